@@ -1,0 +1,51 @@
+# Two commands for a new user: `make demo` and `make test`. Both create .venv and install from the lock.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export HF_HUB_OFFLINE := 1
+export HF_DATASETS_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export HF_HUB_DISABLE_TELEMETRY := 1
+export GRADIO_ANALYTICS_ENABLED := False
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: install demo test test-fast lint tiny-model data app tensorboard bench clean
+
+# Reinstalls only when pyproject.toml or constraints.txt change (idempotent, seconds when up to date).
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade "pip>=24"
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+# Every test, slow ones included; pytest exits non-zero on failures and on "no tests ran".
+test: $(STAMP) lint
+	$(PY) -m pytest -q
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
+
+tiny-model: $(STAMP)
+	$(PY) -m shared.tiny_model --out artifacts/tiny-llama --size small
+
+data: $(STAMP)
+	$(PY) -m shared.data prepare --config configs/data/sft.yaml
+
+demo: $(STAMP)
+	$(PY) -m shared.demo $(if $(DEMO_SCALE),--scale $(DEMO_SCALE),)
+
+app: $(STAMP)
+	$(PY) -m annotation_app --config configs/annotation/app.yaml
+
+tensorboard: $(STAMP)
+	$(VENV)/bin/tensorboard --logdir runs --host 127.0.0.1
+
+clean:
+	rm -rf artifacts runs .pytest_cache
