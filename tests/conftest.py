@@ -37,3 +37,41 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     from shared.tiny_model import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("models") / "tiny-llama", size="tiny", seed=0)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def launch_stage(script: str, *args: str, processes: int = 1, timeout: int = 600, check: bool = True):
+    """Run a stage script the way users do: `accelerate launch` in a subprocess, from the repo root.
+
+    With processes > 1 this is real gloo DDP on CPU (the `--multi_gpu` + ACCELERATE_USE_CPU=1 route; a
+    MULTI_CPU config or `--cpu --num_processes 2` silently runs one process).
+    """
+    import subprocess
+    import sys
+
+    accelerate = str(Path(sys.executable).parent / "accelerate")
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1" if processes > 1 else "2"}
+    if processes > 1:
+        env["ACCELERATE_USE_CPU"] = "1"
+        command = [accelerate, "launch", "--multi_gpu", "--num_processes", str(processes),
+                   "--main_process_port", str(free_port()), "--num_cpu_threads_per_process", "1"]  # fmt: skip
+    else:
+        command = [accelerate, "launch", "--config_file", "configs/accelerate/cpu.yaml",
+                   "--num_cpu_threads_per_process", "2"]  # fmt: skip
+    result = subprocess.run([*command, script, *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                            timeout=timeout)  # fmt: skip
+    if check and result.returncode != 0:
+        raise AssertionError(f"{script} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}")
+    return result
+
+
+@pytest.fixture(scope="session")
+def run_stage():
+    return launch_stage

@@ -1,0 +1,128 @@
+"""Supervised fine-tuning on Turkish agricultural conversations.
+
+    accelerate launch --config_file configs/accelerate/cpu.yaml sft/train.py --config configs/sft/tiny.yaml
+    accelerate launch --config_file configs/accelerate/single_gpu.yaml sft/train.py --config configs/sft/llama3_8b_lora.yaml
+
+Recipe: config → data → model → TRL SFTTrainer → train → save (model/adapter, tokenizer, config, card) → evaluate.
+Any YAML key can be overridden on the command line (`--learning_rate 1e-4`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from datasets import Dataset
+from transformers import AutoTokenizer
+from trl import ModelConfig, SFTConfig, SFTTrainer
+
+from shared.config import parse_config, save_resolved_config
+from shared.data import Rejects, load_sources, parse_sources, split_rows
+from shared.generation import DEFAULT_SYSTEM_PROMPT
+from shared.model_card import write_model_card
+from shared.modeling import model_init_kwargs, peft_config, resolve_precision, save_merged, tensorboard_dir
+from shared.tensorboard import RankReportCallback, SampleAnswersCallback, log_scalars
+from shared.tracking import ComputeTracker
+
+
+@dataclass
+class SFTScriptArguments:
+    train_data: list[str] = field(default_factory=lambda: ["data/sft/train.jsonl"],
+                                  metadata={"help": "files or Hub ids, optionally `path=weight` for a mixture"})
+    eval_data: list[str] = field(default_factory=list, metadata={"help": "validation sources; empty: split train"})
+    validation_fraction: float = 0.05
+    on_invalid: str = field(default="error", metadata={"help": "error | skip (skipped rows → rejects.jsonl)"})
+    max_train_samples: int | None = None
+    max_eval_samples: int | None = None
+    system_prompt: str | None = field(default=DEFAULT_SYSTEM_PROMPT, metadata={"help": "added when a row has none"})
+    sample_prompts: list[str] = field(default_factory=lambda: ["Buğday ne zaman ekilir?",
+                                                               "Domateste yaprak kıvrılması neden olur?"])
+    merge_adapter: bool = field(default=False, metadata={"help": "merge LoRA into the base and save a full model"})
+    runs_dir: str = "runs"
+    eval_config: str | None = field(default=None, metadata={"help": "configs/eval/*.yaml: domain eval at the end"})
+    country_iso_code: str = "TUR"
+
+
+def conversations(rows: list[dict], system_prompt: str | None, limit: int | None) -> Dataset:
+    def with_system(messages):
+        if system_prompt and messages[0]["role"] != "system":
+            return [{"role": "system", "content": system_prompt}, *messages]
+        return messages
+
+    rows = rows[:limit] if limit else rows
+    return Dataset.from_list([{"messages": with_system(row["messages"])} for row in rows])
+
+
+def main(script_args: SFTScriptArguments, training_args: SFTConfig, model_args: ModelConfig) -> dict:
+    training_args = resolve_precision(training_args)
+    run_dir = tensorboard_dir(script_args.runs_dir, "sft", training_args.run_name or "sft")
+
+    # Data
+    rejects = Rejects()
+    load = lambda specs: load_sources(parse_sources(specs, "sft"), on_invalid=script_args.on_invalid,  # noqa: E731
+                                      rejects=rejects, seed=training_args.seed)  # fmt: skip
+    train_rows = load(script_args.train_data)
+    if script_args.eval_data:
+        eval_rows = load(script_args.eval_data)
+    else:
+        train_rows, eval_rows = split_rows(train_rows, script_args.validation_fraction, seed=training_args.seed)
+    if rejects.rows:
+        rejects.write(f"{training_args.output_dir}/rejects.jsonl")
+    train_dataset = conversations(train_rows, script_args.system_prompt, script_args.max_train_samples)
+    eval_dataset = conversations(eval_rows, script_args.system_prompt, script_args.max_eval_samples)
+
+    # Model
+    tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path)
+    training_args.model_init_kwargs = model_init_kwargs(model_args, training_args)
+    trainer = SFTTrainer(
+        model=model_args.model_name_or_path,
+        args=training_args,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset if len(eval_dataset) else None,
+        processing_class=tokenizer,
+        peft_config=peft_config(model_args),
+        callbacks=[SampleAnswersCallback(tokenizer, script_args.sample_prompts, run_dir, script_args.system_prompt),
+                   RankReportCallback(training_args.output_dir)],  # fmt: skip
+    )
+
+    # Train
+    resume = training_args.resume_from_checkpoint
+    resume = True if str(resume).lower() == "true" else resume
+    with ComputeTracker(script_args.country_iso_code) as tracker:
+        train_result = trainer.train(resume_from_checkpoint=resume)
+
+    # Evaluate
+    metrics = {"train_loss": train_result.training_loss, "train_runtime_s": train_result.metrics["train_runtime"]}
+    if len(eval_dataset):
+        eval_metrics = trainer.evaluate()
+        metrics |= {"eval_loss": eval_metrics["eval_loss"], "eval_perplexity": math.exp(eval_metrics["eval_loss"])}
+
+    # Save
+    output_dir = training_args.output_dir
+    if script_args.merge_adapter and model_args.use_peft:
+        if trainer.accelerator.is_main_process:
+            save_merged(trainer.accelerator.unwrap_model(trainer.model), tokenizer, output_dir)
+    else:
+        trainer.save_model(output_dir)
+    if trainer.accelerator.is_main_process:
+        if script_args.eval_config:
+            from shared.eval.stage import evaluate_stage
+
+            metrics |= evaluate_stage(output_dir, script_args.eval_config, run_dir)
+        compute = tracker.report.to_dict()
+        log_scalars(run_dir, {"eval/perplexity": metrics.get("eval_perplexity", float("nan")), **tracker.report.scalars()},
+                    trainer.state.global_step)  # fmt: skip
+        tokenizer.save_pretrained(output_dir)
+        tracker.write(output_dir)
+        save_resolved_config(output_dir, script_args, training_args, model_args)
+        write_model_card(output_dir, title=f"SFT: {training_args.run_name}", stage="sft",
+                         base_model=model_args.model_name_or_path, data=script_args.train_data,
+                         training_args=training_args, model_args=model_args, metrics=metrics, compute=compute,
+                         notes=[f"{len(rejects.rows)} invalid rows skipped (rejects.jsonl)"] if rejects.rows else None)  # fmt: skip
+        trainer.accelerator.print(f"SFT done: {metrics} → {output_dir}, logs in {run_dir}")
+    trainer.accelerator.wait_for_everyone()
+    return metrics
+
+
+if __name__ == "__main__":
+    main(*parse_config(SFTScriptArguments, SFTConfig, ModelConfig))

@@ -1,0 +1,77 @@
+"""Batched chat generation: left padding, KV cache, stop at end-of-turn. Used by evaluation, the annotation
+app's candidate generation and SFT's sample answers."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+
+DEFAULT_SYSTEM_PROMPT = (
+    "Sen Türkiye'deki çiftçilere yardımcı olan uzman bir ziraat mühendisisin. Sorulara açık, pratik ve güvenli "
+    "Türkçe yanıtlar verirsin; ilaç ve gübre dozlarını birimleriyle verir, etiket talimatlarına ve hasat öncesi "
+    "bekleme sürelerine uyulmasını hatırlatırsın."
+)
+
+
+@dataclass
+class DecodingSettings:
+    max_new_tokens: int = 128
+    do_sample: bool = False
+    temperature: float = 0.7
+    top_p: float = 0.9
+    seed: int = 0
+
+    def generate_kwargs(self) -> dict:
+        if self.do_sample:
+            return {"max_new_tokens": self.max_new_tokens, "do_sample": True, "temperature": self.temperature,
+                    "top_p": self.top_p}  # fmt: skip
+        return {"max_new_tokens": self.max_new_tokens, "do_sample": False}
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def chat_messages(prompt: str, system_prompt: str | None = None) -> list[dict[str, str]]:
+    messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
+    return messages + [{"role": "user", "content": prompt}]
+
+
+def encode_prompts(tokenizer, prompts: list[str], system_prompt: str | None = None) -> dict[str, torch.Tensor]:
+    """Chat-templated, left-padded batch (generation appends on the right, so padding must be on the left)."""
+    texts = [tokenizer.apply_chat_template(chat_messages(p, system_prompt), tokenize=False, add_generation_prompt=True)
+             for p in prompts]  # fmt: skip
+    side = tokenizer.padding_side
+    tokenizer.padding_side = "left"
+    try:
+        return tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+    finally:
+        tokenizer.padding_side = side
+
+
+@torch.no_grad()
+def generate_answers(
+    model,
+    tokenizer,
+    prompts: list[str],
+    *,
+    settings: DecodingSettings | None = None,
+    system_prompt: str | None = None,
+    batch_size: int = 8,
+) -> list[str]:
+    """Answers for `prompts`, generated `batch_size` at a time; special tokens stripped."""
+    settings = settings or DecodingSettings()
+    torch.manual_seed(settings.seed)
+    was_training = model.training
+    model.eval()
+    answers: list[str] = []
+    device = next(model.parameters()).device
+    for start in range(0, len(prompts), batch_size):
+        batch = encode_prompts(tokenizer, prompts[start : start + batch_size], system_prompt).to(device)
+        output = model.generate(
+            **batch, **settings.generate_kwargs(), pad_token_id=tokenizer.pad_token_id, use_cache=True
+        )
+        new_tokens = output[:, batch["input_ids"].shape[1] :]
+        answers.extend(t.strip() for t in tokenizer.batch_decode(new_tokens, skip_special_tokens=True))
+    model.train(was_training)
+    return answers

@@ -1,0 +1,69 @@
+"""TensorBoard helpers shared by the stages: extra scalars/text next to the trainer's own logs, and a callback
+that writes a few generated Turkish answers at every evaluation."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+from torch.utils.tensorboard import SummaryWriter
+from transformers import TrainerCallback
+
+from shared.generation import DecodingSettings, generate_answers
+
+
+def log_scalars(run_dir: str, scalars: dict[str, float], step: int = 0) -> None:
+    with SummaryWriter(run_dir) as writer:
+        for tag, value in scalars.items():
+            writer.add_scalar(tag, float(value), step)
+
+
+def log_text(run_dir: str, tag: str, text: str, step: int = 0) -> None:
+    with SummaryWriter(run_dir) as writer:
+        writer.add_text(tag, text, step)
+
+
+class SampleAnswersCallback(TrainerCallback):
+    """At each evaluation, answer a few fixed prompts and log them as text (main process only)."""
+
+    def __init__(self, tokenizer, prompts: list[str], run_dir: str, system_prompt: str | None = None,
+                 max_new_tokens: int = 48):  # fmt: skip
+        self.tokenizer, self.prompts, self.run_dir = tokenizer, prompts, run_dir
+        self.system_prompt = system_prompt
+        self.settings = DecodingSettings(max_new_tokens=max_new_tokens)
+
+    def on_evaluate(self, args, state, control, model=None, **kwargs):
+        if not state.is_world_process_zero or not self.prompts or model is None:
+            return
+        with torch.autocast(model.device.type, enabled=False):
+            answers = generate_answers(model, self.tokenizer, self.prompts, settings=self.settings,
+                                       system_prompt=self.system_prompt)  # fmt: skip
+        table = "\n\n".join(f"**Soru:** {p}\n\n**Yanıt:** {a}" for p, a in zip(self.prompts, answers))
+        log_text(self.run_dir, "samples/answers", table, state.global_step)
+
+
+class RankReportCallback(TrainerCallback):
+    """Each process writes what it trained (world size, steps, a weight checksum) so multi-process runs are
+    verifiable: every rank must report the same world size, step count and — under DDP — identical weights."""
+
+    def __init__(self, output_dir: str):
+        self.output_dir = output_dir
+        self.steps = 0
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.steps += 1
+
+    def on_train_end(self, args, state, control, model=None, **kwargs):
+        world_size = int(os.environ.get("WORLD_SIZE", "1"))
+        if world_size < 2:
+            return
+        rank = int(os.environ.get("RANK", "0"))
+        checksum = float(sum(p.detach().float().sum() for p in model.parameters() if p.requires_grad))
+        path = Path(self.output_dir) / "ranks" / f"rank{rank}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        backend = torch.distributed.get_backend() if torch.distributed.is_initialized() else None
+        path.write_text(json.dumps({"rank": rank, "world_size": world_size, "backend": backend,
+                                    "optimizer_steps": self.steps, "global_step": state.global_step,
+                                    "trainable_checksum": checksum}))  # fmt: skip
