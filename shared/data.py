@@ -231,8 +231,8 @@ class PreferenceExample:
         if chosen == rejected:
             raise FieldError("rejected", "identical to chosen")
         strength = record.get("strength", 1)
-        if isinstance(strength, bool) or not isinstance(strength, int | float) or not 0 < strength <= 2:
-            raise FieldError("strength", f"expected 1 or 2, got {strength!r}")
+        if isinstance(strength, bool) or strength not in (0, 1, 2):
+            raise FieldError("strength", f"expected 0 (tie), 1 (better) or 2 (much better), got {strength!r}")
         meta = record.get("meta") or {}
         if not isinstance(meta, dict):
             raise FieldError("meta", "expected an object")
@@ -655,6 +655,24 @@ def parse_sources(specs: list[str], schema: str) -> list[DataSource]:
         path, _, weight = spec.rpartition("=") if "=" in spec else (spec, "", "1")
         sources.append(DataSource(path, schema, float(weight)))
     return sources
+
+
+CRITICAL_SAFETY_DEFECTS = frozenset({"unsafe_practice", "wrong_dose_unit"})
+
+
+def is_critical_safety(row: dict[str, Any]) -> bool:
+    return row.get("defect") in CRITICAL_SAFETY_DEFECTS or bool(row.get("meta", {}).get("critical_safety"))
+
+
+def trainable_preferences(rows: list[dict[str, Any]], rejects: Rejects) -> list[dict[str, Any]]:
+    """Drop pairs that carry no preference — ties (strength 0) and "both bad" — into rejects, by policy."""
+    kept = []
+    for row in rows:
+        if row.get("strength") == 0 or row.get("meta", {}).get("choice") in {"tie", "both_bad"}:
+            rejects.add(row, "policy", "tie or both bad: no preference to learn")
+        else:
+            kept.append(row)
+    return kept
 
 
 def to_conversational_preference(row: dict[str, Any]) -> dict[str, Any]:

@@ -27,16 +27,9 @@ HEADER_START, HEADER_END = "<|start_header_id|>", "<|end_header_id|>"
 SPECIAL_TOKENS = [BOS, EOS, HEADER_START, HEADER_END, EOT, PAD]
 
 # Llama-3's chat format; {% generation %} marks assistant text so TRL's assistant-only loss can find it.
-CHAT_TEMPLATE = (
-    "{{ bos_token }}"
-    "{% for message in messages %}"
-    "{{ '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n' }}"
-    "{% if message['role'] == 'assistant' %}"
-    "{% generation %}{{ message['content'] | trim }}<|eot_id|>{% endgeneration %}"
-    "{% else %}{{ message['content'] | trim }}<|eot_id|>{% endif %}"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}"
-)
+# The same file is given to Llama-3-8B recipes as `chat_template_path`.
+CHAT_TEMPLATE_PATH = Path(__file__).resolve().parent / "templates" / "llama3_chat.jinja"
+CHAT_TEMPLATE = CHAT_TEMPLATE_PATH.read_text(encoding="utf-8")
 
 SIZES = {
     # <1M parameters: unit tests.

@@ -1,0 +1,137 @@
+"""Score (prompt, response) pairs with a saved reward model — used by PPO, evaluation and the annotation app.
+
+    python -m reward.score --model artifacts/reward/tiny --input data/preferences/test.jsonl --output scored.jsonl
+
+Input rows are either `{"prompt", "response"}` (one score each) or preference rows `{"prompt", "chosen",
+"rejected"}` (both scored, and pairwise accuracy printed). The conversation is built exactly as in training
+(`reward_conversation`), and position ids follow the attention mask, so scores do not depend on the batch size
+or on the padding side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+from shared.data import read_rows, write_jsonl
+
+
+def reward_conversation(prompt: str, response: str) -> list[dict[str, str]]:
+    """The one format the reward model sees, in training and in scoring."""
+    return [{"role": "user", "content": prompt}, {"role": "assistant", "content": response}]
+
+
+def load_reward_model(path: str | Path, dtype: torch.dtype | None = None):
+    """A plain (merged) reward model, or a LoRA adapter directory with its saved score head."""
+    path = Path(path)
+    if (path / "adapter_config.json").is_file():
+        from peft import AutoPeftModelForSequenceClassification
+
+        model = AutoPeftModelForSequenceClassification.from_pretrained(path, num_labels=1, dtype=dtype)
+    else:
+        model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1, dtype=dtype)
+    return model.eval()
+
+
+class RewardScorer:
+    """`RewardScorer(path)` loads a saved reward model; `RewardScorer.from_model(model, tokenizer)` wraps one in
+    memory (used to prove that save → reload gives the same scores)."""
+
+    def __init__(self, path: str | Path | None = None, device: str | None = None, max_length: int | None = None,
+                 dtype: torch.dtype | None = None, *, model=None, tokenizer=None):  # fmt: skip
+        if path is not None:
+            tokenizer, model = AutoTokenizer.from_pretrained(path), load_reward_model(path, dtype)
+            model.to(torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu")))
+        if model is None or tokenizer is None:
+            raise ValueError("give a path, or a model and its tokenizer")
+        self.model, self.tokenizer, self.max_length = model, tokenizer, max_length
+        self.pad_id = tokenizer.pad_token_id
+        self.model.config.pad_token_id = self.pad_id  # where the score is read: the last non-pad token
+
+    @classmethod
+    def from_model(cls, model, tokenizer, max_length: int | None = None) -> RewardScorer:
+        return cls(model=model, tokenizer=tokenizer, max_length=max_length)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def encode(self, prompt: str, response: str) -> list[int]:
+        ids = self.tokenizer.apply_chat_template(reward_conversation(prompt, response), tokenize=True,
+                                                 return_dict=True)["input_ids"]  # fmt: skip
+        # Keep the end (where the score is read) if a conversation is too long.
+        return ids[-self.max_length :] if self.max_length else ids
+
+    def _batch(self, sequences: list[list[int]], padding_side: str) -> dict[str, torch.Tensor]:
+        width = max(map(len, sequences))
+        input_ids = torch.full((len(sequences), width), self.pad_id, dtype=torch.long)
+        attention_mask = torch.zeros_like(input_ids)
+        for row, ids in enumerate(sequences):
+            span = slice(width - len(ids), width) if padding_side == "left" else slice(0, len(ids))
+            input_ids[row, span] = torch.tensor(ids)
+            attention_mask[row, span] = 1
+        position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
+        return {"input_ids": input_ids, "attention_mask": attention_mask, "position_ids": position_ids}
+
+    @torch.no_grad()
+    def score_ids(self, sequences: list[list[int]], batch_size: int = 16, padding_side: str = "right") -> list[float]:
+        was_training = self.model.training
+        self.model.eval()
+        scores: list[float] = []
+        for start in range(0, len(sequences), batch_size):
+            batch = self._batch(sequences[start : start + batch_size], padding_side)
+            # The model reads the score at each row's last non-pad token, on either padding side.
+            device = self.device
+            logits = self.model(**{k: v.to(device) for k, v in batch.items()}).logits
+            scores.extend(logits.squeeze(-1).float().cpu().tolist())
+        self.model.train(was_training)
+        return scores
+
+    def score(self, prompts: list[str], responses: list[str], batch_size: int = 16,
+              padding_side: str = "right") -> list[float]:  # fmt: skip
+        if len(prompts) != len(responses):
+            raise ValueError(f"{len(prompts)} prompts but {len(responses)} responses")
+        sequences = [self.encode(p, r) for p, r in zip(prompts, responses)]
+        return self.score_ids(sequences, batch_size, padding_side)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(prog="python -m reward.score", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--input", required=True, help="JSONL/JSON/CSV/Parquet of pairs or preference rows")
+    parser.add_argument("--output", help="write the rows with scores here (JSONL)")
+    parser.add_argument("--batch_size", type=int, default=16)
+    parser.add_argument("--max_length", type=int)
+    args = parser.parse_args(argv)
+    scorer = RewardScorer(args.model, max_length=args.max_length)
+    rows = []
+    for row in read_rows(args.input):
+        if row.data is None:
+            raise SystemExit(f"{row.source}:{row.line}: {row.error}")
+        rows.append(row.data)
+    summary: dict = {"rows": len(rows)}
+    if rows and "chosen" in rows[0]:
+        prompts = [r["prompt"] for r in rows]
+        chosen = scorer.score(prompts, [r["chosen"] for r in rows], args.batch_size)
+        rejected = scorer.score(prompts, [r["rejected"] for r in rows], args.batch_size)
+        for row, c, r in zip(rows, chosen, rejected):
+            row["chosen_score"], row["rejected_score"] = c, r
+        summary["pairwise_accuracy"] = sum(c > r for c, r in zip(chosen, rejected)) / max(len(rows), 1)
+    else:
+        scores = scorer.score([r["prompt"] for r in rows], [r["response"] for r in rows], args.batch_size)
+        for row, s in zip(rows, scores):
+            row["score"] = s
+        summary["mean_score"] = sum(scores) / max(len(scores), 1)
+    if args.output:
+        write_jsonl(args.output, rows)
+    print(json.dumps(summary, ensure_ascii=False))
+    return summary
+
+
+if __name__ == "__main__":
+    main()

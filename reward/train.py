@@ -1,0 +1,144 @@
+"""Reward model from agronomists' pairwise preferences (Bradley-Terry), on TRL's RewardTrainer.
+
+    accelerate launch --config_file configs/accelerate/cpu.yaml reward/train.py --config configs/reward/tiny.yaml
+
+Recipe: config → preference data (seed file, app export, Hub id or a weighted mixture) → sequence-classification
+model with one output, initialised from a causal LM → train → save a self-contained model → held-out metrics.
+With LoRA the score head is trained in full (`modules_to_save`), and by default the adapter is merged so the
+output directory is a plain `AutoModelForSequenceClassification`; `merge_adapter: false` keeps adapter + head.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from datasets import Dataset
+from transformers import AutoTokenizer
+from trl import ModelConfig, RewardConfig, RewardTrainer
+
+from reward.evaluation import preference_metrics
+from reward.score import RewardScorer, reward_conversation
+from shared.config import parse_config, save_resolved_config
+from shared.data import Rejects, is_critical_safety, load_sources, parse_sources, trainable_preferences
+from shared.model_card import write_model_card
+from shared.modeling import model_init_kwargs, peft_config, resolve_precision, save_merged, tensorboard_dir
+from shared.tensorboard import RankReportCallback, log_scalars
+from shared.tracking import ComputeTracker
+
+
+@dataclass
+class RewardScriptArguments:
+    train_data: list[str] = field(default_factory=lambda: ["data/preferences/train.jsonl"],
+                                  metadata={"help": "files/Hub ids (`path=weight` for a mixture): seed + app exports"})
+    eval_data: list[str] = field(default_factory=lambda: ["data/preferences/test.jsonl"])
+    on_invalid: str = "error"
+    use_strength_margin: bool = field(default=False, metadata={"help": "margin = margin_scale × strength"})
+    margin_scale: float = 0.5
+    safety_weight: int = field(default=1, metadata={"help": "repeat critical-safety pairs this many times"})
+    max_train_samples: int | None = None
+    merge_adapter: bool = True
+    runs_dir: str = "runs"
+    country_iso_code: str = "TUR"
+
+
+def preference_dataset(rows: list[dict], tokenizer, max_length: int | None, rejects: Rejects,
+                       args: RewardScriptArguments) -> Dataset:  # fmt: skip
+    """Conversational pairs for RewardTrainer. Pairs over max_length go to rejects (the trainer would drop
+    them silently)."""
+    records = []
+    for row in rows:
+        chosen, rejected = reward_conversation(row["prompt"], row["chosen"]), reward_conversation(row["prompt"], row["rejected"])
+        longest = max(len(tokenizer.apply_chat_template(c, tokenize=True, return_dict=True)["input_ids"])
+                      for c in (chosen, rejected))  # fmt: skip
+        if max_length and longest > max_length:
+            rejects.add(row, "max_length", f"{longest} tokens > max_length {max_length}")
+            continue
+        record = {"prompt": chosen[:1], "chosen": chosen[1:], "rejected": rejected[1:]}
+        if args.use_strength_margin:
+            record["margin"] = args.margin_scale * row.get("strength", 1)
+        records.extend([record] * (args.safety_weight if is_critical_safety(row) else 1))
+    return Dataset.from_list(records)
+
+
+def check_reload(in_memory: list[float], reloaded: list[float], output_dir: str, tolerance: float = 1e-4) -> None:
+    """The saved model must score exactly like the trained one (LoRA head/adapter loss is a known bug class)."""
+    worst = max((abs(a - b) for a, b in zip(in_memory, reloaded)), default=0.0)
+    if worst > tolerance:
+        raise RuntimeError(f"{output_dir}: reloaded reward model scores differ from the trained model by {worst:.2e}")
+    (Path(output_dir) / "reload_check.json").write_text(json.dumps({"pairs": len(in_memory) // 2, "max_abs_diff": worst}))
+
+
+def main(script_args: RewardScriptArguments, training_args: RewardConfig, model_args: ModelConfig) -> dict:
+    training_args = resolve_precision(training_args)
+    run_dir = tensorboard_dir(script_args.runs_dir, "reward", training_args.run_name or "reward")
+
+    # Data
+    rejects = Rejects()
+    load = lambda specs: trainable_preferences(load_sources(parse_sources(specs, "preference"),  # noqa: E731
+        on_invalid=script_args.on_invalid, rejects=rejects, seed=training_args.seed), rejects)  # fmt: skip
+    train_rows, eval_rows = load(script_args.train_data), load(script_args.eval_data)
+    train_rows = train_rows[: script_args.max_train_samples] if script_args.max_train_samples else train_rows
+    tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path)
+    train_dataset = preference_dataset(train_rows, tokenizer, training_args.max_length, rejects, script_args)
+
+    # Model: a one-output classifier on top of the causal LM; with LoRA the new score head is fully trained.
+    training_args.model_init_kwargs = model_init_kwargs(model_args, training_args)
+    lora = peft_config(model_args, task_type="SEQ_CLS")
+    if lora is not None:
+        lora.modules_to_save = sorted(set(lora.modules_to_save or []) | {"score"})
+    trainer = RewardTrainer(model=model_args.model_name_or_path, args=training_args, train_dataset=train_dataset,
+                            processing_class=tokenizer, peft_config=lora,
+                            callbacks=[RankReportCallback(training_args.output_dir)])  # fmt: skip
+
+    # Train
+    with ComputeTracker(script_args.country_iso_code) as tracker:
+        train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+
+    # Held-out scores from the in-memory model, before saving (merging changes the module in place)
+    prompts = [r["prompt"] for r in eval_rows]
+    responses = [r["chosen"] for r in eval_rows] + [r["rejected"] for r in eval_rows]
+    # keep_fp32_wrapper=False: otherwise forward still runs under the bf16 autocast of mixed-precision training.
+    model = trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)
+    in_memory = RewardScorer.from_model(model, tokenizer, training_args.max_length).score(prompts * 2, responses)
+
+    # Save a self-contained model
+    output_dir = training_args.output_dir
+    if lora is not None and script_args.merge_adapter:
+        if trainer.accelerator.is_main_process:
+            save_merged(trainer.accelerator.unwrap_model(trainer.model), tokenizer, output_dir)
+    else:
+        trainer.save_model(output_dir)
+    trainer.accelerator.wait_for_everyone()
+
+    # Evaluate the saved model on held-out pairs (this also proves it reloads)
+    metrics = {"train_loss": train_result.training_loss}
+    if trainer.accelerator.is_main_process:
+        tokenizer.save_pretrained(output_dir)
+        reloaded = RewardScorer(output_dir, max_length=training_args.max_length).score(prompts * 2, responses)
+        check_reload(in_memory, reloaded, output_dir)
+        chosen, rejected = reloaded[: len(prompts)], reloaded[len(prompts) :]
+        groups = {"defect": [r.get("defect") for r in eval_rows], "category": [r.get("category") for r in eval_rows]}
+        metrics |= preference_metrics(chosen, rejected, groups)
+        log_scalars(run_dir, {f"heldout/{k}": v for k, v in metrics.items()} | tracker.report.scalars(),
+                    trainer.state.global_step)  # fmt: skip
+        if rejects.rows:
+            rejects.write(f"{output_dir}/rejects.jsonl")
+        tracker.write(output_dir)
+        save_resolved_config(output_dir, script_args, training_args, model_args)
+        write_model_card(output_dir, title=f"Reward model: {training_args.run_name}", stage="reward",
+                         base_model=model_args.model_name_or_path, data=script_args.train_data,
+                         training_args=training_args, model_args=model_args, metrics=metrics,
+                         compute=tracker.report.to_dict(),
+                         notes=[f"held-out: {script_args.eval_data}",
+                                "load with AutoModelForSequenceClassification (num_labels=1) or reward.score.RewardScorer",
+                                f"rejects by step: {rejects.counts()}"])  # fmt: skip
+        trainer.accelerator.print(f"reward model: held-out accuracy {metrics['accuracy']:.3f}, "
+                                  f"ECE {metrics['ece']:.3f} → {output_dir}")  # fmt: skip
+    trainer.accelerator.wait_for_everyone()
+    return metrics
+
+
+if __name__ == "__main__":
+    main(*parse_config(RewardScriptArguments, RewardConfig, ModelConfig))

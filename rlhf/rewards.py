@@ -1,0 +1,76 @@
+"""Rewards for online RL (PPO and GRPO): the trained reward model plus optional rule-based terms, combined by
+weights. Every function takes plain strings, so PPO (token ids decoded) and GRPO (TRL reward_funcs) share them."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from shared.text import turkish_lower, turkish_score
+
+# Advice that contradicts basic pesticide safety; each match costs one unit of penalty. Simple and documented:
+# the reward model is the main signal, these only push away from the most dangerous phrasings.
+UNSAFE_PATTERNS = (
+    r"bekleme süresine (gerek|uymaya gerek) yok",
+    r"bekleme süresi(ni)? (önemli değil|önemsemeyin|beklemeden)",
+    r"(eldiven|maske|koruyucu)[^.]{0,30}(gerek yok|gereksiz)",
+    r"dozu (iki|üç) katına",
+    r"ilaçları (birbirine )?karıştır",
+)
+_UNSAFE = [re.compile(p) for p in UNSAFE_PATTERNS]
+
+
+def turkish_share_reward(text: str) -> float:
+    """0–1: how Turkish the answer looks (penalises code-mixed English)."""
+    return turkish_score(text)
+
+
+def safety_penalty(text: str) -> float:
+    """-1 per unsafe pattern found (Turkish-lower-cased text)."""
+    lowered = turkish_lower(text)
+    return -float(sum(bool(pattern.search(lowered)) for pattern in _UNSAFE))
+
+
+def target_word_reward(text: str, word: str) -> float:
+    """1 if the (Turkish-lower-cased) word occurs — a transparent objective for testing RL loops."""
+    return float(turkish_lower(word) in turkish_lower(text))
+
+
+RULES: dict[str, Callable[[str], float]] = {
+    "turkish_share": turkish_share_reward,
+    "safety": safety_penalty,
+}
+
+
+class CombinedReward:
+    """score(prompts, responses) = Σ weight × term; terms are the reward model and rules from `RULES`."""
+
+    def __init__(self, weights: dict[str, float], reward_model: str | None = None, batch_size: int = 16,
+                 max_length: int | None = None):  # fmt: skip
+        self.weights = dict(weights)
+        unknown = [n for n in self.weights if n != "reward_model" and n not in RULES and not n.startswith("target_word:")]
+        if unknown:
+            raise ValueError(f"unknown reward terms {unknown} (use reward_model, {', '.join(RULES)}, target_word:<w>)")
+        self.scorer = None
+        if self.weights.get("reward_model"):
+            if not reward_model:
+                raise ValueError("the reward_model term needs a reward model path")
+            from reward.score import RewardScorer
+
+            self.scorer = RewardScorer(reward_model, max_length=max_length)
+        self.batch_size = batch_size
+
+    def terms(self, prompts: list[str], responses: list[str]) -> dict[str, list[float]]:
+        values: dict[str, list[float]] = {}
+        for name in self.weights:
+            if name == "reward_model":
+                values[name] = self.scorer.score(prompts, responses, batch_size=self.batch_size)
+            elif name.startswith("target_word:"):
+                values[name] = [target_word_reward(r, name.split(":", 1)[1]) for r in responses]
+            else:
+                values[name] = [RULES[name](r) for r in responses]
+        return values
+
+    def __call__(self, prompts: list[str], responses: list[str]) -> list[float]:
+        terms = self.terms(prompts, responses)
+        return [sum(self.weights[name] * terms[name][i] for name in terms) for i in range(len(responses))]

@@ -1,0 +1,135 @@
+"""Multiple-choice questions scored by log-likelihood, as lm-evaluation-harness scores cloze-style tasks.
+
+Each of the 5 options is a continuation " <option text>" of the prompt "...Soru: <question>\\nCevap:"; the model
+picks the option with the highest summed log-probability (`acc`) or the highest log-probability per character
+of the continuation (`acc_norm`, the harness's length normalisation, which removes the bias toward short
+options). Only the continuation tokens are scored. k-shot prompts take solved examples from the dev file, same
+subdomain first.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sklearn.metrics import f1_score
+from tqdm.auto import tqdm
+
+from shared.eval.models import token_logprobs
+from shared.eval.stats import Estimate, estimate
+
+LETTERS = "ABCDE"
+
+
+@dataclass
+class MCQSettings:
+    num_fewshot: int = 5
+    batch_size: int = 8
+    max_length: int = 2048  # context tokens beyond this are cut from the left (the oldest shots go first)
+    bootstrap_samples: int = 1000
+    seed: int = 0
+
+
+def question_prompt(question: str) -> str:
+    return f"Soru: {question}\nCevap:"
+
+
+def solved_example(item: dict[str, Any]) -> str:
+    return f"{question_prompt(item['question'])} {item['choices'][LETTERS.index(item['answer'])]}"
+
+
+def fewshot_examples(item: dict[str, Any], dev_items: Sequence[dict[str, Any]], k: int) -> list[dict[str, Any]]:
+    """Up to `k` dev items: those of the item's subdomain first, then the others, each group in file order.
+
+    A dev item with the same question is skipped, so a test item never sees itself solved."""
+    candidates = [d for d in dev_items if d["question"] != item["question"]]
+    same = [d for d in candidates if d["subdomain"] == item["subdomain"]]
+    other = [d for d in candidates if d["subdomain"] != item["subdomain"]]
+    return (same + other)[:k]
+
+
+def build_context(item: dict[str, Any], shots: Sequence[dict[str, Any]]) -> str:
+    return "\n\n".join([*map(solved_example, shots), question_prompt(item["question"])])
+
+
+def continuations(item: dict[str, Any]) -> list[str]:
+    return [f" {choice}" for choice in item["choices"]]
+
+
+def encode_request(tokenizer, context: str, continuation: str, max_length: int) -> tuple[list[int], int]:
+    """(token ids of context + continuation, number of continuation tokens).
+
+    Encoded separately, as the harness does, so the continuation's tokens are exactly its own; the tokenizer's
+    BOS (if any) goes in front of the context."""
+    context_ids = tokenizer(context, add_special_tokens=True)["input_ids"]
+    continuation_ids = tokenizer(continuation, add_special_tokens=False)["input_ids"]
+    ids = (context_ids + continuation_ids)[-max_length:]
+    return ids, len(continuation_ids)
+
+
+def score_requests(model, tokenizer, requests: Sequence[tuple[str, str]], settings: MCQSettings,
+                   desc: str = "mcq") -> list[float]:  # fmt: skip
+    """Summed log-probability of each (context, continuation), in `settings.batch_size` batches.
+
+    Requests are sorted by length so each batch pads little; results come back in input order."""
+    encoded = [encode_request(tokenizer, c, x, settings.max_length) for c, x in requests]
+    order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i][0]))
+    scores = [0.0] * len(encoded)
+    for start in tqdm(range(0, len(order), settings.batch_size), desc=desc, leave=False):
+        chunk = order[start : start + settings.batch_size]
+        logprobs = token_logprobs(model, [encoded[i][0] for i in chunk], [encoded[i][1] for i in chunk],
+                                  tokenizer.pad_token_id)  # fmt: skip
+        for index, values in zip(chunk, logprobs):
+            scores[index] = float(values.sum())
+    return scores
+
+
+def predict(model, tokenizer, items: Sequence[dict[str, Any]], dev_items: Sequence[dict[str, Any]],
+            settings: MCQSettings) -> list[dict[str, Any]]:  # fmt: skip
+    """One prediction per item: the letters chosen by `acc` and by `acc_norm`, and the option scores."""
+    requests = []
+    for item in items:
+        context = build_context(item, fewshot_examples(item, dev_items, settings.num_fewshot))
+        requests += [(context, continuation) for continuation in continuations(item)]
+    scores = score_requests(model, tokenizer, requests, settings)
+    predictions = []
+    for number, item in enumerate(items):
+        option_scores = scores[number * 5 : number * 5 + 5]
+        per_char = [s / len(c) for s, c in zip(option_scores, continuations(item))]
+        predictions.append({
+            "id": item["id"], "subdomain": item["subdomain"], "answer": item["answer"],
+            "pred": LETTERS[max(range(5), key=option_scores.__getitem__)],
+            "pred_norm": LETTERS[max(range(5), key=per_char.__getitem__)],
+            "logprobs": option_scores,
+        })  # fmt: skip
+    return predictions
+
+
+def accuracy_by_subdomain(predictions: Sequence[dict[str, Any]], settings: MCQSettings) -> dict[str, Estimate]:
+    groups: dict[str, list[float]] = defaultdict(list)
+    for p in predictions:
+        groups[p["subdomain"]].append(float(p["pred"] == p["answer"]))
+    return {name: estimate(values, n=settings.bootstrap_samples, seed=settings.seed)
+            for name, values in sorted(groups.items())}  # fmt: skip
+
+
+def summarize(predictions: Sequence[dict[str, Any]], settings: MCQSettings) -> dict[str, Estimate]:
+    """acc, acc_norm and macro-F1 over the answer letters, each with a bootstrap 95% interval."""
+    correct = [float(p["pred"] == p["answer"]) for p in predictions]
+    correct_norm = [float(p["pred_norm"] == p["answer"]) for p in predictions]
+    pairs = [(p["answer"], p["pred"]) for p in predictions]
+
+    def macro_f1(sample: Sequence[tuple[str, str]]) -> float:
+        # Averaged over the letters that occur as answer or prediction: a letter no item has and the model
+        # never picks says nothing about the model, so it must not count as an F1 of 0.
+        truth, guess = zip(*sample)
+        return float(f1_score(truth, guess, average="macro", zero_division=0))
+
+    n, seed = settings.bootstrap_samples, settings.seed
+    return {
+        "mcq_acc": estimate(correct, n=n, seed=seed),
+        "mcq_acc_norm": estimate(correct_norm, n=n, seed=seed),
+        "mcq_macro_f1": estimate(pairs, macro_f1, n=n, seed=seed),
+    }

@@ -1,0 +1,1 @@
+"""Makes the metric directory a package so `bleu.py` ships with `shared`."""

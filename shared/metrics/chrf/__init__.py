@@ -1,0 +1,1 @@
+"""Makes the metric directory a package so `chrf.py` ships with `shared`."""
