@@ -1,0 +1,3 @@
+from annotation_app.app import main
+
+main()

@@ -1,0 +1,59 @@
+"""Serve the annotation app: python -m annotation_app --config configs/annotation/app.yaml [--host H] [--port N]
+
+Also runs by path (`python annotation_app/app.py ...`). Binds 127.0.0.1 unless told otherwise; analytics off.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run by path: make the repository root importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+from annotation_app.config import AppConfig, add_config_arguments, config_from_args  # noqa: E402
+from annotation_app.service import AnnotationService  # noqa: E402
+
+
+def create_app(config: AppConfig):
+    """(Gradio Blocks, service) for `config`; orders pending items by a reward model when one is configured."""
+    from annotation_app.ui import build_ui
+
+    service = AnnotationService.from_config(config)
+    if config.reward_model:
+        from annotation_app.active_learning import prioritize_items, reward_score_fn
+
+        prioritize_items(service.sessions, reward_score_fn(config.reward_model))
+    demo = build_ui(service)
+    demo.queue(default_concurrency_limit=config.concurrency_limit)
+    return demo, service
+
+
+def launch(config: AppConfig, **kwargs):
+    from annotation_app.ui import KEYBOARD_JS
+
+    demo, service = create_app(config)
+    return demo.launch(server_name=config.host, server_port=config.port, auth=service.authenticate,
+                       auth_message="Tarım RLHF etiketleme — kullanıcı adınız ve parolanızla girin.",
+                       js=KEYBOARD_JS, ssr_mode=False, footer_links=["api"], **kwargs)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    add_config_arguments(parser)
+    parser.add_argument("--host", default=None, help="bind address (default from config: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=None)
+    args = parser.parse_args(argv)
+    config = config_from_args(args)
+    config.host = args.host or config.host
+    config.port = args.port or config.port
+    launch(config)
+
+
+if __name__ == "__main__":
+    main()

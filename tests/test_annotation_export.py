@@ -1,0 +1,116 @@
+"""Annotation app: DPO/KTO/SFT/raw exports, exclusions, CSV formula neutralisation, loading with datasets."""
+
+import csv
+import json
+
+import pytest
+
+from annotation_app import export
+from annotation_app.config import AppConfig
+from annotation_app.service import AnnotationService, VoteInput
+from annotation_app.testing import seed_database
+from shared.data import load_examples
+
+CORRECTED = "Düzeltilmiş cevap: dekara 1,5 kg, hasattan 21 gün önce son ilaçlama."
+INJECTIONS = ["=HYPERLINK(\"http://x\",\"tıkla\")", "+1+1", "-2+3", "@SUM(A1)", "\tsekme", "\rsatır"]
+
+
+@pytest.fixture
+def voted(tmp_path):
+    """Five items, one vote each: much better, better (medium flag), tie, both bad, critical-flagged + correction."""
+    config = AppConfig(db_url=f"sqlite:///{tmp_path / 'app.db'}", annotators_per_item=1, gold_share=0.0,
+                       swap_repeat_share=0.0, system_prompt="Sen bir ziraat mühendisisin.")
+    service = AnnotationService.from_config(config)
+    seed_database(service, 5)
+    service.add_user("ali", "parola-123")
+    service.add_user("yonetici", "parola-123", role="admin")
+    plans = [
+        dict(choice="a_much_better"),
+        dict(choice="b_better", flags={"B": {"wrong_dose_unit": "medium"}}),
+        dict(choice="tie", comment=INJECTIONS[0]),
+        dict(choice="both_bad"),
+        dict(choice="a_better", flags={"A": {"dangerous_practice": "critical"}}, corrections={"B": CORRECTED}),
+    ]
+    tasks = []
+    for plan in plans:
+        task = service.next_task("ali")
+        service.submit_vote("ali", VoteInput(task.assignment_id, **plan))
+        tasks.append(task)
+    return service, tasks
+
+
+def test_dpo_export_excludes_ties_both_bad_and_critical_chosen(voted):
+    service, tasks = voted
+    rows = service.export_rows("yonetici", "dpo")
+    votes = [r for r in rows if r["meta"]["source"] == "annotation_vote"]
+    assert [(r["chosen"], r["rejected"], r["strength"]) for r in votes] == [
+        (tasks[0].answer_a, tasks[0].answer_b, 2),
+        (tasks[1].answer_b, tasks[1].answer_a, 1),
+    ]
+    (correction,) = [r for r in rows if r["meta"]["source"] == "annotator_correction"]
+    assert (correction["chosen"], correction["rejected"], correction["strength"]) == (CORRECTED, tasks[4].answer_b, 2)
+    assert all(r["defect"] == "" and r["category"] == "bitki_koruma" for r in rows)
+
+
+def test_kto_export_labels(voted):
+    service, tasks = voted
+    labels = {(r["completion"]): r["label"] for r in service.export_rows("yonetici", "kto")}
+    assert labels == {
+        tasks[0].answer_a: True, tasks[0].answer_b: False,
+        tasks[1].answer_b: True, tasks[1].answer_a: False,
+        tasks[3].answer_a: False, tasks[3].answer_b: False,
+        tasks[4].answer_a: False, tasks[4].answer_b: False,   # critical flag / lost
+        CORRECTED: True,
+    }
+
+
+def test_sft_export_from_corrections(voted):
+    service, tasks = voted
+    (row,) = service.export_rows("yonetici", "sft")
+    assert row == {"messages": [{"role": "system", "content": "Sen bir ziraat mühendisisin."},
+                                {"role": "user", "content": tasks[4].prompt},
+                                {"role": "assistant", "content": CORRECTED}],
+                   "category": "bitki_koruma", "source": "annotator_correction"}
+
+
+def test_exports_load_with_datasets_and_the_project_schemas(voted, tmp_path):
+    import datasets
+
+    service, _ = voted
+    for fmt, schema in (("dpo", "preference"), ("kto", "kto"), ("sft", "sft"), ("raw", None)):
+        path, count = export.export(service.sessions, fmt, tmp_path / f"{fmt}.jsonl", service.config.system_prompt)
+        loaded = datasets.load_dataset("json", data_files=str(path), split="train")
+        assert len(loaded) == count > 0
+        if schema:
+            assert len(load_examples(path, schema)) == count
+    dpo = datasets.load_dataset("json", data_files=str(tmp_path / "dpo.jsonl"), split="train")
+    assert {"prompt", "chosen", "rejected", "strength", "defect", "category"} <= set(dpo.column_names)
+
+
+def test_raw_export_records_display_order_timing_and_choice(voted):
+    service, tasks = voted
+    rows = service.export_rows("yonetici", "raw")
+    assert [r["displayed_choice"] for r in rows] == ["a_much_better", "b_better", "tie", "both_bad", "a_better"]
+    first = rows[0]
+    assert (first["user"], first["left_answer"], first["right_answer"]) == ("ali", tasks[0].answer_a, tasks[0].answer_b)
+    assert first["time_spent_ms"] >= 0 and first["shown_at"] <= first["created_at"]
+    swapped = first["left_candidate_id"] != first["candidate_a_id"]
+    assert first["choice"] == ("b_much_better" if swapped else "a_much_better")
+
+
+@pytest.mark.parametrize("payload", INJECTIONS)
+def test_csv_cells_that_look_like_formulas_are_neutralised(payload, tmp_path):
+    path = export.write_rows([{"comment": payload, "n": 3, "safe": "buğday"}], tmp_path / "raw.csv")
+    with path.open(encoding="utf-8", newline="") as handle:
+        (row,) = list(csv.DictReader(handle))
+    assert row["comment"] == "'" + payload and row["safe"] == "buğday" and row["n"] == "3"
+
+
+def test_export_cli_writes_csv(voted, tmp_path, capsys):
+    service, _ = voted
+    out = tmp_path / "votes.csv"
+    export.main(["--format", "raw", "--out", str(out), "--db", service.config.db_url])
+    assert json.loads(capsys.readouterr().out)["rows"] == 5
+    with out.open(encoding="utf-8", newline="") as handle:
+        comments = [row["comment"] for row in csv.DictReader(handle)]
+    assert "'" + INJECTIONS[0] in comments
