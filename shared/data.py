@@ -777,6 +777,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     prep = commands.add_parser("prepare", help="clean, balance and split a dataset from a YAML config")
     prep.add_argument("--config", required=True)
+    prep.add_argument("--output_dir", help="overrides output_dir from the config")
     check = commands.add_parser("validate", help="validate files against a schema; exit 1 on the first error")
     check.add_argument("files", nargs="+")
     check.add_argument("--schema", required=True, choices=sorted(SCHEMAS))
@@ -784,7 +785,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     try:
         if args.command == "prepare":
-            report = prepare(PrepareConfig.from_yaml(args.config))
+            config = PrepareConfig.from_yaml(args.config)
+            config.output_dir = args.output_dir or config.output_dir
+            report = prepare(config)
             print(json.dumps({k: report[k] for k in ("train", "validation", "rejected_total")}, ensure_ascii=False))
         else:
             for path in args.files:

@@ -1,0 +1,133 @@
+"""The whole loop on a CPU, offline: `make demo` (full, <= 15 min on 2 cores) or `make demo DEMO_SCALE=fast`.
+
+tiny model → data preparation → SFT → annotation candidates → reward model → DPO, PPO, GRPO → comparison report.
+Each stage is the same command a user runs by hand (printed before it runs); the demo stops at the first failure
+and names the stage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+ACCELERATE = [str(BIN / "accelerate"), "launch", "--config_file", "configs/accelerate/cpu.yaml"]
+
+# Steps per stage for each scale: `full` is the documented demo, `fast` the smoke run `make test` uses.
+SCALES = {
+    "full": {"sft": 300, "reward": 120, "dpo": 80, "kto": 0, "ppo": 12, "grpo": 12, "candidates": 24, "eval": 1.0},
+    "fast": {"sft": 12, "reward": 6, "dpo": 4, "kto": 0, "ppo": 2, "grpo": 2, "candidates": 4, "eval": 0.1},
+}
+
+
+@dataclass
+class Stage:
+    name: str
+    command: list[str]
+    outputs: list[str] = field(default_factory=list)
+
+
+def stages(scale: str, root: str) -> list[Stage]:
+    steps = SCALES[scale]
+    art = f"{root}/artifacts"
+    runs = f"{root}/runs"
+    base, sft, rm = f"{art}/tiny-llama", f"{art}/sft/tiny", f"{art}/reward/tiny"
+    db = f"sqlite:///{art}/annotation/demo.db"
+    common = ["--runs_dir", runs]
+    py = [sys.executable, "-m"]
+    return [
+        Stage("tiny model", [*py, "shared.tiny_model", "--out", base, "--size", "small"], [base]),
+        Stage("data preparation", [*py, "shared.data", "prepare", "--config", "configs/data/sft.yaml",
+                                   "--output_dir", f"{art}/data/sft"], [f"{art}/data/sft/report.md"]),
+        Stage("SFT", [*ACCELERATE, "sft/train.py", "--config", "configs/sft/tiny.yaml", "--model_name_or_path", base,
+                      "--train_data", f"{art}/data/sft/train.jsonl", "--eval_data", f"{art}/data/sft/validation.jsonl",
+                      "--output_dir", sft, "--max_steps", str(steps["sft"]), *common], [sft]),
+        Stage("annotation candidates", [*py, "annotation_app.generate", "--db", db, "--model", sft, "--model", base,
+                                        "--prompts", "data/prompts/annotation.jsonl", "--n", "1",
+                                        "--limit", str(steps["candidates"])], [db]),
+        Stage("app export", [*py, "annotation_app.export", "--db", db, "--format", "dpo",
+                             "--out", f"{art}/annotation/dpo_export.jsonl"], [f"{art}/annotation/dpo_export.jsonl"]),
+        Stage("reward model", [*ACCELERATE, "reward/train.py", "--config", "configs/reward/tiny.yaml",
+                               "--model_name_or_path", sft, "--output_dir", rm, "--max_steps", str(steps["reward"]),
+                               *common], [rm]),
+        Stage("DPO", [*ACCELERATE, "rlhf/dpo.py", "--config", "configs/rlhf/dpo_tiny.yaml", "--model_name_or_path", sft,
+                      "--output_dir", f"{art}/dpo/tiny", "--max_steps", str(steps["dpo"]), *common], [f"{art}/dpo/tiny"]),
+        Stage("PPO", [*ACCELERATE, "rlhf/ppo.py", "--config", "configs/rlhf/ppo_tiny.yaml", "--policy_model", sft,
+                      "--reward_model", rm, "--output_dir", f"{art}/ppo/tiny", "--total_steps", str(steps["ppo"]),
+                      *common], [f"{art}/ppo/tiny"]),
+        Stage("GRPO", [*ACCELERATE, "rlhf/grpo.py", "--config", "configs/rlhf/grpo_tiny.yaml", "--model_name_or_path",
+                       sft, "--reward_model", rm, "--output_dir", f"{art}/grpo/tiny", "--max_steps", str(steps["grpo"]),
+                       *common], [f"{art}/grpo/tiny"]),
+        Stage("comparison", [*py, "shared.eval.compare", "--config", "configs/eval/tiny.yaml", "--models",
+                             f"base={base}", f"sft={sft}", f"dpo={art}/dpo/tiny", f"ppo={art}/ppo/tiny",
+                             f"grpo={art}/grpo/tiny", "--reward_model", rm, "--output_dir", f"{art}/eval/tiny",
+                             "--runs_dir", runs, "--scale", str(steps["eval"])], [f"{art}/eval/tiny/report.md"]),
+    ]  # fmt: skip
+
+
+def run(scale: str, root: str, log_dir: Path) -> list[dict]:
+    log_dir.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
+           "GRADIO_ANALYTICS_ENABLED": "False", "TOKENIZERS_PARALLELISM": "false"}  # fmt: skip
+    summary = []
+    plan = stages(scale, root)
+    for number, stage in enumerate(tqdm(plan, desc="demo", unit="stage"), start=1):
+        log = log_dir / f"{number:02d}-{stage.name.replace(' ', '_')}.log"
+        tqdm.write(f"[{number}/{len(plan)}] {stage.name}: {shlex.join(stage.command)}")
+        start = time.perf_counter()
+        with log.open("w", encoding="utf-8") as handle:
+            result = subprocess.run(stage.command, cwd=REPO_ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT)
+        seconds = time.perf_counter() - start
+        if result.returncode != 0:
+            tail = log.read_text(encoding="utf-8", errors="replace").splitlines()[-25:]
+            raise SystemExit(f"demo stopped at stage '{stage.name}' (exit {result.returncode}); log: {log}\n"
+                             + "\n".join(tail))  # fmt: skip
+        compute = _compute(stage.outputs)
+        summary.append({"stage": stage.name, "seconds": round(seconds, 1), "outputs": stage.outputs, **compute})
+        extra = f", {compute['co2_kg'] * 1000:.3f} g CO2" if compute else ""
+        tqdm.write(f"    ✓ {stage.name} in {seconds:.0f} s{extra} → {', '.join(stage.outputs)}")
+    return summary
+
+
+def _compute(outputs: list[str]) -> dict:
+    for output in outputs:
+        path = REPO_ROOT / output / "compute.json"
+        if path.is_file():
+            report = json.loads(path.read_text())
+            return {k: report[k] for k in ("device_hours", "energy_kwh", "co2_kg", "method")}
+    return {}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m shared.demo", description=__doc__)
+    parser.add_argument("--scale", choices=sorted(SCALES), default=os.environ.get("DEMO_SCALE", "full"))
+    parser.add_argument("--root", default=".", help="where artifacts/ and runs/ go (relative to the repo)")
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    summary = run(args.scale, args.root, REPO_ROOT / args.root / "artifacts" / "demo_logs")
+    totals = {k: sum(s.get(k, 0.0) for s in summary) for k in ("device_hours", "energy_kwh", "co2_kg")}
+    report = {"scale": args.scale, "seconds": round(time.perf_counter() - start, 1), "stages": summary,
+              "compute_totals": totals}  # fmt: skip
+    out = REPO_ROOT / args.root / "artifacts" / "demo_summary.json"
+    out.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
+    art, runs = f"{args.root}/artifacts", f"{args.root}/runs"
+    print(f"\nDemo finished in {report['seconds']:.0f} s. Training CO2 total: {totals['co2_kg'] * 1000:.2f} g "
+          f"({totals['energy_kwh'] * 1000:.2f} Wh, {totals['device_hours']:.4f} device-hours).")  # fmt: skip
+    print(f"  Report and plots:  {art}/eval/tiny/report.md, {art}/eval/tiny/*.png, {art}/eval/tiny/results.json")
+    print(f"  Stage summary:     {out.relative_to(REPO_ROOT)}")
+    print(f"  TensorBoard:       make tensorboard   (or: tensorboard --logdir {runs})")
+    print("  Annotation app:    make app   (demo admin credentials are printed there once)")
+
+
+if __name__ == "__main__":
+    main()
