@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--model", required=True, help="tokenizer directory or Hub id")
     parser.add_argument("--data", required=True, help="JSONL/JSON/CSV/Parquet file")
     parser.add_argument("--out", help="write the report as JSON here too")
+    parser.add_argument("--card", help="also write a summary line into this Markdown file's fertility block")
     args = parser.parse_args(argv)
     tokenizer = AutoTokenizer.from_pretrained(args.model)
     report = {"model": args.model, "data": args.data, **tokenizer_report(tokenizer, _texts(args.data))}
@@ -67,7 +68,25 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
+    if args.card:
+        write_card_block(Path(args.card), report)
     return report
+
+
+def write_card_block(card: Path, report: dict[str, Any]) -> None:
+    """Replace the text between `<!-- fertility:begin -->` and `<!-- fertility:end -->`."""
+    begin, end = "<!-- fertility:begin -->", "<!-- fertility:end -->"
+    text = card.read_text(encoding="utf-8")
+    if begin not in text or end not in text:
+        raise SystemExit(f"{card}: no {begin} ... {end} block")
+    line = (f"Tokenizer `{report['model']}` on `{report['data']}` ({report['texts']} texts, {report['words']} words): "
+            f"fertility **{report['fertility_tokens_per_word']}** tokens/word, {report['chars_per_token']} characters/"
+            f"token, {report['turkish_letters_split_into_bytes_share']:.1%} of Turkish letters split into byte pieces, "
+            f"round trip exact for {report['round_trip_exact_share']:.0%} of texts. "
+            f"Regenerate: `python -m shared.tokenizer_report --model {report['model']} --data {report['data']} "
+            f"--card {card}`.")  # fmt: skip
+    head, rest = text.split(begin, 1)
+    card.write_text(f"{head}{begin}\n{line}\n{end}{rest.split(end, 1)[1]}", encoding="utf-8")
 
 
 if __name__ == "__main__":
