@@ -11,7 +11,7 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 export GRADIO_ANALYTICS_ENABLED := False
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test test-fast lint tiny-model data app tensorboard bench clean
+.PHONY: install demo test test-fast lint tiny-model data app tensorboard round clean
 
 # Reinstalls only when pyproject.toml or constraints.txt change (idempotent, seconds when up to date).
 $(STAMP): pyproject.toml constraints.txt
@@ -41,11 +41,19 @@ data: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m shared.demo $(if $(DEMO_SCALE),--scale $(DEMO_SCALE),)
 
+DEMO_DB := sqlite:///artifacts/annotation/demo.db
+# The annotation app on the demo DB; a demo admin is created on first start (password printed once).
 app: $(STAMP)
-	$(PY) -m annotation_app --config configs/annotation/app.yaml
+	@mkdir -p artifacts/annotation
+	$(PY) -m annotation_app.users demo-admin --db $(DEMO_DB)
+	$(PY) -m annotation_app --config configs/annotation/app.yaml --db $(DEMO_DB)
 
 tensorboard: $(STAMP)
 	$(VENV)/bin/tensorboard --logdir runs --host 127.0.0.1
 
 clean:
 	rm -rf artifacts runs .pytest_cache
+
+# One annotation round on the demo DB: export votes → reward model + DPO on seed + votes → evaluate → next candidates.
+round: $(STAMP)
+	$(PY) -m shared.round

@@ -697,6 +697,7 @@ class PrepareConfig:
     balance_column: str | None = None
     balance_cap: int | None = None
     balance_target: dict[str, float] | None = None
+    tokenizer: str | None = None  # needed for cleaning.max_tokens: token counts with the model's own tokenizer
     seed: int = 42
     cleaning: CleaningConfig = field(default_factory=CleaningConfig)
 
@@ -730,7 +731,15 @@ def prepare(config: PrepareConfig) -> dict[str, Any]:
         loaded[spec.path] = len(batch)
         rows.extend(batch)
     n_loaded = len(rows)
-    rows, steps = clean(rows, config.cleaning, rejects)
+    count_tokens = None
+    if config.cleaning.max_tokens is not None:
+        if not config.tokenizer:
+            raise DataError("cleaning.max_tokens needs `tokenizer:` (a tokenizer path or Hub id) in the config")
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(config.tokenizer)
+        count_tokens = lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"])  # noqa: E731
+    rows, steps = clean(rows, config.cleaning, rejects, count_tokens=count_tokens)
     balance_table = None
     if config.balance_column and (config.balance_cap or config.balance_target):
         rows, balance_table = balance(

@@ -14,6 +14,7 @@ import shlex
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,8 +34,18 @@ SCALES = {
 @dataclass
 class Stage:
     name: str
-    command: list[str]
+    command: list[str] | Callable[[], list[str]]  # a callable is built when the stage starts (uses earlier outputs)
     outputs: list[str] = field(default_factory=list)
+
+
+def jsonl_rows(path: str) -> int:
+    file = REPO_ROOT / path
+    return sum(1 for line in file.read_text(encoding="utf-8").splitlines() if line.strip()) if file.is_file() else 0
+
+
+def with_app_export(seed: str, export: str, weight: float = 2.0) -> list[str]:
+    """Seed preferences plus the app's DPO export when it has rows (agronomists' votes count double)."""
+    return [seed, f"{export}={weight}"] if jsonl_rows(export) else [seed]
 
 
 def stages(scale: str, root: str) -> list[Stage]:
@@ -43,6 +54,7 @@ def stages(scale: str, root: str) -> list[Stage]:
     runs = f"{root}/runs"
     base, sft, rm = f"{art}/tiny-llama", f"{art}/sft/tiny", f"{art}/reward/tiny"
     db = f"sqlite:///{art}/annotation/demo.db"
+    export = f"{art}/annotation/dpo_export.jsonl"
     common = ["--runs_dir", runs]
     py = [sys.executable, "-m"]
     return [
@@ -55,11 +67,11 @@ def stages(scale: str, root: str) -> list[Stage]:
         Stage("annotation candidates", [*py, "annotation_app.generate", "--db", db, "--model", sft, "--model", base,
                                         "--prompts", "data/prompts/annotation.jsonl", "--n", "1",
                                         "--limit", str(steps["candidates"])], [db]),
-        Stage("app export", [*py, "annotation_app.export", "--db", db, "--format", "dpo",
-                             "--out", f"{art}/annotation/dpo_export.jsonl"], [f"{art}/annotation/dpo_export.jsonl"]),
-        Stage("reward model", [*ACCELERATE, "reward/train.py", "--config", "configs/reward/tiny.yaml",
-                               "--model_name_or_path", sft, "--output_dir", rm, "--max_steps", str(steps["reward"]),
-                               *common], [rm]),
+        Stage("app export", [*py, "annotation_app.export", "--db", db, "--format", "dpo", "--out", export], [export]),
+        Stage("reward model", lambda: [*ACCELERATE, "reward/train.py", "--config", "configs/reward/tiny.yaml",
+                                       "--train_data", *with_app_export("data/preferences/train.jsonl", export),
+                                       "--model_name_or_path", sft, "--output_dir", rm,
+                                       "--max_steps", str(steps["reward"]), *common], [rm]),
         Stage("DPO", [*ACCELERATE, "rlhf/dpo.py", "--config", "configs/rlhf/dpo_tiny.yaml", "--model_name_or_path", sft,
                       "--output_dir", f"{art}/dpo/tiny", "--max_steps", str(steps["dpo"]), *common], [f"{art}/dpo/tiny"]),
         Stage("PPO", [*ACCELERATE, "rlhf/ppo.py", "--config", "configs/rlhf/ppo_tiny.yaml", "--policy_model", sft,
@@ -75,22 +87,23 @@ def stages(scale: str, root: str) -> list[Stage]:
     ]  # fmt: skip
 
 
-def run(scale: str, root: str, log_dir: Path) -> list[dict]:
+def run_stages(plan: list[Stage], log_dir: Path, title: str = "demo") -> list[dict]:
+    """Run stages in order with a progress bar and one summary line each; stop at the first failure."""
     log_dir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
            "GRADIO_ANALYTICS_ENABLED": "False", "TOKENIZERS_PARALLELISM": "false"}  # fmt: skip
     summary = []
-    plan = stages(scale, root)
-    for number, stage in enumerate(tqdm(plan, desc="demo", unit="stage"), start=1):
+    for number, stage in enumerate(tqdm(plan, desc=title, unit="stage"), start=1):
+        command = stage.command() if callable(stage.command) else stage.command
         log = log_dir / f"{number:02d}-{stage.name.replace(' ', '_')}.log"
-        tqdm.write(f"[{number}/{len(plan)}] {stage.name}: {shlex.join(stage.command)}")
+        tqdm.write(f"[{number}/{len(plan)}] {stage.name}: {shlex.join(command)}")
         start = time.perf_counter()
         with log.open("w", encoding="utf-8") as handle:
-            result = subprocess.run(stage.command, cwd=REPO_ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT)
+            result = subprocess.run(command, cwd=REPO_ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT)
         seconds = time.perf_counter() - start
         if result.returncode != 0:
             tail = log.read_text(encoding="utf-8", errors="replace").splitlines()[-25:]
-            raise SystemExit(f"demo stopped at stage '{stage.name}' (exit {result.returncode}); log: {log}\n"
+            raise SystemExit(f"{title} stopped at stage '{stage.name}' (exit {result.returncode}); log: {log}\n"
                              + "\n".join(tail))  # fmt: skip
         compute = _compute(stage.outputs)
         summary.append({"stage": stage.name, "seconds": round(seconds, 1), "outputs": stage.outputs, **compute})
@@ -114,7 +127,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--root", default=".", help="where artifacts/ and runs/ go (relative to the repo)")
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    summary = run(args.scale, args.root, REPO_ROOT / args.root / "artifacts" / "demo_logs")
+    summary = run_stages(stages(args.scale, args.root), REPO_ROOT / args.root / "artifacts" / "demo_logs")
     totals = {k: sum(s.get(k, 0.0) for s in summary) for k in ("device_hours", "energy_kwh", "co2_kg")}
     report = {"scale": args.scale, "seconds": round(time.perf_counter() - start, 1), "stages": summary,
               "compute_totals": totals}  # fmt: skip

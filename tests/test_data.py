@@ -180,3 +180,18 @@ def test_prepare_config_unknown_key_is_named(tmp_path):
     path.write_text("inputs: []\nschema: sft\noutput_dir: x\ncleaning:\n  min_char: 3\n")
     with pytest.raises(DataError, match="cleaning.min_char"):
         PrepareConfig.from_yaml(path)
+
+
+def test_token_length_filter_uses_the_model_tokenizer(tmp_path, tiny_model_dir):
+    long_answer = "Buğday tarlasında toprak işleme ve gübreleme zamanı önemlidir. " * 30
+    rows = [{"prompt": "Kısa soru ve cevap hakkında bilgi?", "completion": "Ekim ayında ekilir ve dekara yirmi kilo."},
+            {"prompt": "Uzun soru?", "completion": long_answer}]  # fmt: skip
+    src = write_jsonl(tmp_path / "in.jsonl", rows)
+    config_path = tmp_path / "prep.yaml"
+    config_path.write_text(f"inputs: [{src}]\nschema: prompt_completion\noutput_dir: {tmp_path / 'out'}\n"
+                           f"validation_fraction: 0.0\ntokenizer: {tiny_model_dir}\n"
+                           "cleaning:\n  max_tokens: 100\n  near_dedup_threshold: null\n", encoding="utf-8")  # fmt: skip
+    report = prepare(PrepareConfig.from_yaml(config_path))
+    assert report["steps"][0] == {"step": "length", "before": 2, "removed": 1, "after": 1}
+    rejected = json.loads((tmp_path / "out" / "rejects.jsonl").read_text(encoding="utf-8"))
+    assert "tokens > max_tokens 100" in rejected["reason"]

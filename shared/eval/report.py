@@ -42,8 +42,8 @@ def value(result: dict[str, Any], metric: str) -> float:
 def best_models(results: Results, metric: str) -> set[str]:
     direction = METRICS[metric].higher_is_better
     values = {name: value(r, metric) for name, r in results.items() if not math.isnan(value(r, metric))}
-    if direction is None or len(values) < 2:
-        return set()
+    if direction is None or len(set(values.values())) < 2:
+        return set()  # nothing to single out: one model, or every model scores the same
     target = max(values.values()) if direction else min(values.values())
     return {name for name, v in values.items() if v == target}
 
