@@ -20,6 +20,7 @@ from trl import ModelConfig, RewardConfig, RewardTrainer
 
 from reward.evaluation import preference_metrics
 from reward.score import RewardScorer, reward_conversation
+from shared.checkpoints import resolve_resume
 from shared.config import parse_config, save_resolved_config
 from shared.data import Rejects, is_critical_safety, load_sources, parse_sources, trainable_preferences
 from shared.model_card import write_model_card
@@ -94,7 +95,8 @@ def main(script_args: RewardScriptArguments, training_args: RewardConfig, model_
 
     # Train
     with ComputeTracker(script_args.country_iso_code) as tracker:
-        train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+        train_result = trainer.train(
+            resume_from_checkpoint=resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir))
 
     # Held-out scores from the in-memory model, before saving (merging changes the module in place)
     prompts = [r["prompt"] for r in eval_rows]

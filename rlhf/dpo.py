@@ -17,6 +17,7 @@ from datasets import Dataset
 from transformers import AutoTokenizer
 from trl import DPOConfig, DPOTrainer, KTOConfig, KTOTrainer, ModelConfig
 
+from shared.checkpoints import resolve_resume
 from shared.config import parse_config
 from shared.data import Rejects, load_sources, parse_sources, to_conversational_preference, trainable_preferences
 from shared.modeling import model_init_kwargs, peft_config, resolve_precision, save_merged, tensorboard_dir
@@ -84,7 +85,8 @@ def main(script_args: PreferenceScriptArguments, training_args, model_args: Mode
         else ("precomputed log-probs" if trainer.ref_model is None else "frozen copy of the SFT model")  # fmt: skip
 
     with ComputeTracker(script_args.country_iso_code) as tracker:
-        train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+        train_result = trainer.train(
+            resume_from_checkpoint=resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir))
     metrics = {"train_loss": train_result.training_loss}
     if trainer.eval_dataset is not None:
         metrics |= {k: v for k, v in trainer.evaluate().items() if k.startswith("eval_")}

@@ -16,6 +16,7 @@ from datasets import Dataset
 from transformers import AutoTokenizer
 from trl import ModelConfig, SFTConfig, SFTTrainer
 
+from shared.checkpoints import resolve_resume
 from shared.config import parse_config, save_resolved_config
 from shared.data import Rejects, load_sources, parse_sources, split_rows
 from shared.generation import DEFAULT_SYSTEM_PROMPT
@@ -86,8 +87,7 @@ def main(script_args: SFTScriptArguments, training_args: SFTConfig, model_args: 
     )
 
     # Train
-    resume = training_args.resume_from_checkpoint
-    resume = True if str(resume).lower() == "true" else resume
+    resume = resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)
     with ComputeTracker(script_args.country_iso_code) as tracker:
         train_result = trainer.train(resume_from_checkpoint=resume)
 
