@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 if __package__ in (None, ""):  # run by path: make the repository root importable
@@ -20,8 +21,10 @@ from annotation_app.config import AppConfig, add_config_arguments, config_from_a
 from annotation_app.service import AnnotationService  # noqa: E402
 
 
-def create_app(config: AppConfig):
-    """(Gradio Blocks, service) for `config`; orders pending items by a reward model when one is configured."""
+def create_app(config: AppConfig, extend: Callable | None = None):
+    """(Gradio Blocks, service) for `config`; orders pending items by a reward model when one is configured.
+    `extend(demo, service)`, if given, runs inside the Blocks context to add components or events (the load
+    benchmark adds a no-op endpoint that way)."""
     from annotation_app.ui import build_ui
 
     service = AnnotationService.from_config(config)
@@ -30,15 +33,29 @@ def create_app(config: AppConfig):
 
         prioritize_items(service.sessions, reward_score_fn(config.reward_model))
     demo = build_ui(service)
+    if extend is not None:
+        with demo:
+            extend(demo, service)
     demo.queue(default_concurrency_limit=config.concurrency_limit)
     return demo, service
 
 
-def launch(config: AppConfig, **kwargs):
+def async_authenticator(service: AnnotationService):
+    """Gradio calls `auth` on its event loop: run the scrypt check (~50 ms of CPU) in a worker thread so a
+    login does not stall every other annotator's requests."""
+    from anyio import to_thread
+
+    async def authenticate(username: str, password: str) -> bool:
+        return await to_thread.run_sync(service.authenticate, username, password)
+
+    return authenticate
+
+
+def launch(config: AppConfig, extend: Callable | None = None, **kwargs):
     from annotation_app.ui import KEYBOARD_JS
 
-    demo, service = create_app(config)
-    return demo.launch(server_name=config.host, server_port=config.port, auth=service.authenticate,
+    demo, service = create_app(config, extend)
+    return demo.launch(server_name=config.host, server_port=config.port, auth=async_authenticator(service),
                        auth_message="Tarım RLHF etiketleme — kullanıcı adınız ve parolanızla girin.",
                        js=KEYBOARD_JS, ssr_mode=False, footer_links=["api"], **kwargs)
 

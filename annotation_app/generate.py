@@ -59,9 +59,10 @@ def generate_for_model(sessions, model_path: str, prompt_ids: list[int], n_sampl
 
 def run(sessions, model_paths: list[str], prompts_file: str, n_samples: int, settings: DecodingSettings, *,
         pairs_per_prompt: int, batch_size: int = 8, system_prompt: str | None = None, seed: int = 0,
-        gold_file: str | None = None) -> dict:
+        gold_file: str | None = None, limit: int | None = None) -> dict:
     with sessions.begin() as session:
-        prompt_ids = [p.id for p in import_prompts(session, load_examples(prompts_file, "annotation_prompt"))]
+        rows = load_examples(prompts_file, "annotation_prompt")[:limit]
+        prompt_ids = [p.id for p in import_prompts(session, rows)]
         gold = [add_gold_item(session, row.data) for row in read_rows(gold_file)] if gold_file else []
     generated = {model_name_of(path): generate_for_model(sessions, path, prompt_ids, n_samples, settings,
                                                          batch_size, system_prompt)
@@ -84,6 +85,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--system-prompt", default=DEFAULT_SYSTEM_PROMPT)
+    parser.add_argument("--limit", type=int, default=None, help="only the first N prompts of the file")
     add_config_arguments(parser)
     args = parser.parse_args(argv)
     config = config_from_args(args)
@@ -91,7 +93,8 @@ def main(argv: list[str] | None = None) -> None:
                                 temperature=args.temperature, top_p=args.top_p, seed=args.seed)
     summary = run(open_database(config.db_url), args.model, args.prompts or config.prompts_file, args.n, settings,
                   pairs_per_prompt=config.pairs_per_prompt, batch_size=args.batch_size,
-                  system_prompt=args.system_prompt or None, seed=config.seed, gold_file=args.gold)
+                  system_prompt=args.system_prompt or None, seed=config.seed, gold_file=args.gold,
+                  limit=args.limit)
     print(json.dumps(summary, ensure_ascii=False))
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -27,7 +29,9 @@ from annotation_app.storage import (
     Rating,
     Vote,
     open_database,
+    read_sessions,
     utcnow,
+    write_lock,
 )
 from shared.text import normalize_turkish
 
@@ -81,10 +85,24 @@ class Progress:
 
 
 class AnnotationService:
+    """Writes run in `_writing()` (process-wide write lock + BEGIN IMMEDIATE), reads in `_reading()`
+    (DEFERRED: a WAL snapshot that never waits for writers). `sessions` stays the general-purpose factory."""
+
     def __init__(self, sessions: sessionmaker, config: AppConfig) -> None:
         self.sessions = sessions
         self.config = config
         self._rng = random.Random(config.seed)
+        self._read_sessions = read_sessions(sessions)
+        self._write_lock = write_lock(sessions)
+
+    @contextmanager
+    def _writing(self) -> Iterator[Session]:
+        """One write transaction, holding the process-wide write lock from BEGIN to COMMIT/ROLLBACK."""
+        with self._write_lock, self.sessions.begin() as session:
+            yield session
+
+    def _reading(self) -> Session:
+        return self._read_sessions()
 
     @classmethod
     def from_config(cls, config: AppConfig) -> AnnotationService:
@@ -98,21 +116,22 @@ class AnnotationService:
         username = username.strip()
         if not username:
             raise ValidationError("Kullanıcı adı boş olamaz.")
-        with self.sessions.begin() as session:
+        password_hash = hash_password(password)  # scrypt (~50 ms): not while holding the write lock
+        with self._writing() as session:
             if session.scalar(select(Annotator.id).where(Annotator.username == username)) is not None:
                 raise ValidationError(f"Kullanıcı zaten var: {username}")
-            annotator = Annotator(username=username, role=role, password_hash=hash_password(password))
+            annotator = Annotator(username=username, role=role, password_hash=password_hash)
             session.add(annotator)
             session.flush()
             return annotator.id
 
     def authenticate(self, username: str, password: str) -> bool:
-        with self.sessions() as session:
+        with self._reading() as session:
             stored = session.scalar(select(Annotator.password_hash).where(Annotator.username == username))
         return stored is not None and verify_password(password, stored)
 
     def role_of(self, username: str | None) -> str | None:
-        with self.sessions() as session:
+        with self._reading() as session:
             return session.scalar(select(Annotator.role).where(Annotator.username == username))
 
     def is_admin(self, username: str | None) -> bool:
@@ -126,7 +145,7 @@ class AnnotationService:
 
     def next_task(self, username: str) -> Task | None:
         """The user's pending task, else a new one (swap repeat, gold or regular); None when nothing is left."""
-        with self.sessions.begin() as session:
+        with self._writing() as session:
             annotator = _annotator(session, username)
             assignment = self._pending(session, annotator) or self._new_assignment(session, annotator)
             if assignment is None:
@@ -199,7 +218,7 @@ class AnnotationService:
 
     def progress(self, username: str) -> Progress:
         """done / (done + pending + regular items still open to this user)."""
-        with self.sessions() as session:
+        with self._reading() as session:
             annotator = _annotator(session, username)
             by_status = dict(session.execute(
                 select(Assignment.status, func.count(Assignment.id))
@@ -215,7 +234,7 @@ class AnnotationService:
         assignment again stores nothing and returns the first result (`already_recorded=True`)."""
         self._validate(vote)
         try:
-            with self.sessions.begin() as session:
+            with self._writing() as session:
                 assignment = _owned_assignment(session, username, vote.assignment_id)
                 if assignment.vote is not None:
                     return _result(assignment.vote, already_recorded=True)
@@ -224,8 +243,9 @@ class AnnotationService:
                 stored = self._store_vote(session, assignment, vote)
                 return _result(stored, already_recorded=False)
         except IntegrityError:
-            # A concurrent double submit won the race on the unique assignment id; report its vote.
-            with self.sessions() as session:
+            # A concurrent double submit (e.g. from another process) won the race on the unique
+            # assignment id; report its vote.
+            with self._reading() as session:
                 existing = _owned_assignment(session, username, vote.assignment_id).vote
                 if existing is None:
                     raise
@@ -282,7 +302,7 @@ class AnnotationService:
         return stored
 
     def skip(self, username: str, assignment_id: int) -> None:
-        with self.sessions.begin() as session:
+        with self._writing() as session:
             assignment = _owned_assignment(session, username, assignment_id)
             if assignment.status == "pending":
                 assignment.status = "skipped"
@@ -293,7 +313,7 @@ class AnnotationService:
         from annotation_app import qc
 
         self.require_admin(username)
-        with self.sessions() as session:
+        with self._reading() as session:
             records = load_vote_records(session)
             statuses = assignment_status_counts(session)
         return qc.build_report(records, statuses, bootstrap_samples=self.config.bootstrap_samples,
@@ -303,7 +323,7 @@ class AnnotationService:
         from annotation_app.export import build_rows
 
         self.require_admin(username)
-        with self.sessions() as session:
+        with self._reading() as session:
             records = load_vote_records(session)
         return build_rows(records, fmt, system_prompt=self.config.system_prompt)
 

@@ -56,13 +56,15 @@ def write_config(config: AppConfig, path: Path) -> Path:
     return path
 
 
-def start_server(config: AppConfig, workdir: Path, timeout: float = 60.0) -> tuple[subprocess.Popen, str]:
-    """Start `python -m annotation_app` for `config` on a free port; returns (process, base url) once it answers."""
+def start_server(config: AppConfig, workdir: Path, timeout: float = 60.0,
+                 command: tuple[str, ...] = ("-m", "annotation_app")) -> tuple[subprocess.Popen, str]:
+    """Start `python <command> --config <file>` (default: `python -m annotation_app`) for `config` on a free
+    port; returns (process, base url) once it answers."""
     config.port = free_port()
     config_path = write_config(config, workdir / "app.yaml")
     env = {**os.environ, **OFFLINE_ENV, "PYTHONPATH": str(REPO_ROOT)}
     with open(workdir / "server.log", "ab") as log:  # the child keeps its own copy of the handle
-        process = subprocess.Popen([sys.executable, "-m", "annotation_app", "--config", str(config_path)],
+        process = subprocess.Popen([sys.executable, *command, "--config", str(config_path)],
                                    cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{config.port}/"
     deadline = time.monotonic() + timeout

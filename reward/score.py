@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+from shared.batching import padded_batch
 from shared.data import read_rows, write_jsonl
 
 
@@ -66,27 +67,16 @@ class RewardScorer:
         # Keep the end (where the score is read) if a conversation is too long.
         return ids[-self.max_length :] if self.max_length else ids
 
-    def _batch(self, sequences: list[list[int]], padding_side: str) -> dict[str, torch.Tensor]:
-        width = max(map(len, sequences))
-        input_ids = torch.full((len(sequences), width), self.pad_id, dtype=torch.long)
-        attention_mask = torch.zeros_like(input_ids)
-        for row, ids in enumerate(sequences):
-            span = slice(width - len(ids), width) if padding_side == "left" else slice(0, len(ids))
-            input_ids[row, span] = torch.tensor(ids)
-            attention_mask[row, span] = 1
-        position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
-        return {"input_ids": input_ids, "attention_mask": attention_mask, "position_ids": position_ids}
-
     @torch.no_grad()
     def score_ids(self, sequences: list[list[int]], batch_size: int = 16, padding_side: str = "right") -> list[float]:
         was_training = self.model.training
         self.model.eval()
         scores: list[float] = []
         for start in range(0, len(sequences), batch_size):
-            batch = self._batch(sequences[start : start + batch_size], padding_side)
+            batch = padded_batch(sequences[start : start + batch_size], self.pad_id, side=padding_side,
+                                 device=self.device)  # fmt: skip
             # The model reads the score at each row's last non-pad token, on either padding side.
-            device = self.device
-            logits = self.model(**{k: v.to(device) for k, v in batch.items()}).logits
+            logits = self.model(**batch).logits
             scores.extend(logits.squeeze(-1).float().cpu().tolist())
         self.model.train(was_training)
         return scores

@@ -19,7 +19,7 @@ from trl import ModelConfig, SFTConfig, SFTTrainer
 from shared.checkpoints import resolve_resume
 from shared.config import parse_config, save_resolved_config
 from shared.data import Rejects, load_sources, parse_sources, split_rows
-from shared.generation import DEFAULT_SYSTEM_PROMPT
+from shared.generation import DEFAULT_SYSTEM_PROMPT, with_system_prompt
 from shared.model_card import write_model_card
 from shared.modeling import model_init_kwargs, peft_config, resolve_precision, save_merged, tensorboard_dir
 from shared.tensorboard import RankReportCallback, SampleAnswersCallback, log_scalars
@@ -45,13 +45,8 @@ class SFTScriptArguments:
 
 
 def conversations(rows: list[dict], system_prompt: str | None, limit: int | None) -> Dataset:
-    def with_system(messages):
-        if system_prompt and messages[0]["role"] != "system":
-            return [{"role": "system", "content": system_prompt}, *messages]
-        return messages
-
     rows = rows[:limit] if limit else rows
-    return Dataset.from_list([{"messages": with_system(row["messages"])} for row in rows])
+    return Dataset.from_list([{"messages": with_system_prompt(row["messages"], system_prompt)} for row in rows])
 
 
 def main(script_args: SFTScriptArguments, training_args: SFTConfig, model_args: ModelConfig) -> dict:

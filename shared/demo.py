@@ -26,8 +26,9 @@ ACCELERATE = [str(BIN / "accelerate"), "launch", "--config_file", "configs/accel
 
 # Steps per stage for each scale: `full` is the documented demo, `fast` the smoke run `make test` uses.
 SCALES = {
-    "full": {"sft": 300, "reward": 120, "dpo": 80, "kto": 0, "ppo": 12, "grpo": 12, "candidates": 24, "eval": 1.0},
-    "fast": {"sft": 12, "reward": 6, "dpo": 4, "kto": 0, "ppo": 2, "grpo": 2, "candidates": 4, "eval": 0.1},
+    "full": {"sft": 300, "reward": 120, "dpo": 80, "ppo": 12, "grpo": 12, "candidates": 24, "eval": []},
+    "fast": {"sft": 12, "reward": 6, "dpo": 4, "ppo": 2, "grpo": 2, "candidates": 4,
+             "eval": ["--max_mcq", "10", "--max_open_qa", "4", "--max_perplexity", "8", "--bootstrap_samples", "100"]},
 }
 
 
@@ -66,7 +67,7 @@ def stages(scale: str, root: str) -> list[Stage]:
                       "--output_dir", sft, "--max_steps", str(steps["sft"]), *common], [sft]),
         Stage("annotation candidates", [*py, "annotation_app.generate", "--db", db, "--model", sft, "--model", base,
                                         "--prompts", "data/prompts/annotation.jsonl", "--n", "1",
-                                        "--limit", str(steps["candidates"])], [db]),
+                                        "--limit", str(steps["candidates"]), "--max-new-tokens", "96"], [db]),
         Stage("app export", [*py, "annotation_app.export", "--db", db, "--format", "dpo", "--out", export], [export]),
         Stage("reward model", lambda: [*ACCELERATE, "reward/train.py", "--config", "configs/reward/tiny.yaml",
                                        "--train_data", *with_app_export("data/preferences/train.jsonl", export),
@@ -83,7 +84,7 @@ def stages(scale: str, root: str) -> list[Stage]:
         Stage("comparison", [*py, "shared.eval.compare", "--config", "configs/eval/tiny.yaml", "--models",
                              f"base={base}", f"sft={sft}", f"dpo={art}/dpo/tiny", f"ppo={art}/ppo/tiny",
                              f"grpo={art}/grpo/tiny", "--reward_model", rm, "--output_dir", f"{art}/eval/tiny",
-                             "--runs_dir", runs, "--scale", str(steps["eval"])], [f"{art}/eval/tiny/report.md"]),
+                             "--runs_dir", runs, *steps["eval"]], [f"{art}/eval/tiny/report.md"]),
     ]  # fmt: skip
 
 

@@ -32,9 +32,15 @@ class DecodingSettings:
         return asdict(self)
 
 
+def with_system_prompt(messages: list[dict[str, str]], system_prompt: str | None) -> list[dict[str, str]]:
+    """Prepend the system prompt to a conversation that has none (SFT training and evaluation alike)."""
+    if system_prompt and messages[0]["role"] != "system":
+        return [{"role": "system", "content": system_prompt}, *messages]
+    return messages
+
+
 def chat_messages(prompt: str, system_prompt: str | None = None) -> list[dict[str, str]]:
-    messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
-    return messages + [{"role": "user", "content": prompt}]
+    return with_system_prompt([{"role": "user", "content": prompt}], system_prompt)
 
 
 def encode_prompts(tokenizer, prompts: list[str], system_prompt: str | None = None) -> dict[str, torch.Tensor]:

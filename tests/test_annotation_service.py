@@ -2,7 +2,9 @@
 
 import io
 import sqlite3
+import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlalchemy import func, select, text
@@ -286,3 +288,36 @@ def test_prioritized_items_are_served_first(service):
     assert "soru 3" in task.prompt
     with service.sessions() as session:
         assert session.scalar(select(func.count(Item.id)).where(Item.priority.is_not(None))) == 6
+
+
+# ------------------------------------------------------------ concurrency
+
+def test_reads_do_not_wait_for_a_writer_and_threads_store_each_vote_once(tmp_path):
+    svc = make_service(tmp_path)
+    seed_database(svc, 40)
+    users_ = [f"u{k}" for k in range(8)]
+    for name in users_:
+        svc.add_user(name, "parola-123")
+    writer = sqlite3.connect(tmp_path / "app.db", timeout=0)
+    writer.execute("BEGIN IMMEDIATE")  # another process holds SQLite's write lock
+    try:
+        started = time.perf_counter()
+        assert svc.progress("u0").total == 40 and svc.authenticate("u0", "parola-123") and not svc.is_admin("u0")
+        assert time.perf_counter() - started < 1.0  # DEFERRED reads: no busy-timeout wait
+    finally:
+        writer.rollback()
+        writer.close()
+
+    def annotate(name):
+        results = []
+        for _ in range(5):
+            task = svc.next_task(name)
+            results += [svc.submit_vote(name, VoteInput(task.assignment_id, "tie")) for _ in range(2)]
+        return results
+
+    with ThreadPoolExecutor(len(users_)) as pool:
+        results = [r for rs in pool.map(annotate, users_) for r in rs]
+    assert sum(not r.already_recorded for r in results) == 40
+    assert {r.vote_id for r in results if r.already_recorded} == {r.vote_id for r in results if not r.already_recorded}
+    with svc.sessions() as session:
+        assert session.scalar(select(func.count(Vote.id))) == 40

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from shared.batching import padded_batch
 from shared.modeling import is_adapter_dir
 from shared.tiny_model import CHAT_TEMPLATE
 
@@ -48,29 +49,13 @@ def load_model_and_tokenizer(path: str, *, device: str = "auto", dtype: str = "a
     return model.to(target).eval(), tokenizer
 
 
-def left_padded_batch(sequences: Sequence[Sequence[int]], pad_id: int, device: torch.device) -> dict[str, torch.Tensor]:
-    """Token id lists → left-padded `input_ids`, `attention_mask` and `position_ids`.
-
-    Left padding puts every sequence's end at the same column, so the positions to score are the last columns
-    for every row and `logits_to_keep` can skip the rest of the vocabulary projection. Explicit position ids
-    keep each sequence's positions starting at 0 despite the padding, so scores equal unpadded ones.
-    """
-    width = max(len(ids) for ids in sequences)
-    input_ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
-    attention_mask = torch.zeros((len(sequences), width), dtype=torch.long)
-    for row, ids in enumerate(sequences):
-        input_ids[row, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
-        attention_mask[row, width - len(ids) :] = 1
-    position_ids = (attention_mask.cumsum(dim=1) - 1).clamp(min=0)
-    return {"input_ids": input_ids.to(device), "attention_mask": attention_mask.to(device),
-            "position_ids": position_ids.to(device)}  # fmt: skip
-
-
 @torch.no_grad()
 def token_logprobs(model, sequences: Sequence[Sequence[int]], n_scored: Sequence[int], pad_id: int) -> list[torch.Tensor]:
     """Log-probabilities of the last `n_scored[i]` tokens of each sequence given everything before them."""
     device = next(model.parameters()).device
-    batch = left_padded_batch(sequences, pad_id, device)
+    # Left padding puts every sequence's end in the same column, so the scored positions are the last columns
+    # for every row and `logits_to_keep` can skip the rest of the vocabulary projection.
+    batch = padded_batch(sequences, pad_id, side="left", device=device)
     keep = max(n_scored) + 1
     logits = model(**batch, logits_to_keep=keep).logits.float()  # (batch, keep, vocab)
     # Column j of `logits` predicts the token in column j+1: the last `keep`-1 prediction columns score the

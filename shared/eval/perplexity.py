@@ -17,13 +17,7 @@ from tqdm.auto import tqdm
 
 from shared.eval.models import token_logprobs
 from shared.eval.stats import Estimate, estimate
-
-
-def with_system_prompt(messages: list[dict[str, str]], system_prompt: str | None) -> list[dict[str, str]]:
-    """The system prompt SFT adds to conversations that have none, so the text matches training."""
-    if system_prompt and messages[0]["role"] != "system":
-        return [{"role": "system", "content": system_prompt}, *messages]
-    return messages
+from shared.generation import with_system_prompt
 
 
 def encode_conversation(tokenizer, messages: list[dict[str, str]], max_length: int) -> tuple[list[int], list[int]]:
