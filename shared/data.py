@@ -431,6 +431,11 @@ def turkish_key(text: str) -> str:
     return " ".join(turkish_lower(normalize_turkish(text)).split())
 
 
+def _where(row: dict[str, Any], index: int) -> str:
+    origin = row.get("_origin")
+    return f"{origin['source']}:{origin['line']}" if origin else f"kept row {index}"
+
+
 def _dedup_key(text: str) -> str:
     return " ".join(words(text))
 
@@ -503,13 +508,13 @@ def clean(
     apply("length", length)
 
     if config.dedup:
-        seen: dict[str, int] = {}
+        seen: dict[str, str] = {}
 
         def exact(row: dict[str, Any]) -> str | None:
             key = _dedup_key(example_text(row))
             if key in seen:
-                return f"exact duplicate of kept row {seen[key]}"
-            seen[key] = len(seen)
+                return f"exact duplicate of {seen[key]}"
+            seen[key] = _where(row, len(seen))
             return None
 
         apply("exact_dedup", exact)
@@ -521,6 +526,7 @@ def clean(
         # and confirmed with the exact Jaccard below.
         lsh = MinHashLSH(threshold=max(config.near_dedup_threshold - 0.2, 0.1), num_perm=config.num_perm)
         kept_shingles: dict[str, set[str]] = {}
+        kept_where: dict[str, str] = {}
 
         def near(row: dict[str, Any]) -> str | None:
             shingles = _shingles(example_text(row))
@@ -530,10 +536,11 @@ def clean(
                 other = kept_shingles[key]
                 jaccard = len(shingles & other) / len(shingles | other)
                 if jaccard >= config.near_dedup_threshold:
-                    return f"near duplicate of kept row {key} (Jaccard {jaccard:.2f})"
+                    return f"near duplicate of {kept_where[key]} (Jaccard {jaccard:.2f})"
             key = str(len(kept_shingles))
             lsh.insert(key, minhash)
             kept_shingles[key] = shingles
+            kept_where[key] = _where(row, len(kept_where))
             return None
 
         apply("near_dedup", near)

@@ -60,7 +60,13 @@ def model_init_kwargs(model_args: ModelConfig, training_args) -> dict:
 def peft_config(model_args: ModelConfig, task_type: str | None = None):
     if task_type is not None:
         model_args = dataclasses.replace(model_args, lora_task_type=task_type)
-    return get_peft_config(model_args)
+    config = get_peft_config(model_args)
+    # TRL turns a one-element list into a plain string, which PEFT reads as a regex that must match the whole
+    # module path ("q_proj" then matches nothing); a module name must stay a list.
+    if config is not None and isinstance(config.target_modules, str) and config.target_modules != "all-linear":
+        if config.target_modules.isidentifier():
+            config.target_modules = {config.target_modules}
+    return config
 
 
 def is_adapter_dir(path: str | Path) -> bool:

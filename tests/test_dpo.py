@@ -27,11 +27,15 @@ def sequence_logprob(model, tokenizer, prompt: str, answer: str) -> float:
     return float(picked[len(prefix) - 1 :].sum())
 
 
-def preference_accuracy(model_dir, pairs) -> float:
-    model, tokenizer = AutoModelForCausalLM.from_pretrained(model_dir).eval(), AutoTokenizer.from_pretrained(model_dir)
-    wins = [sequence_logprob(model, tokenizer, p["prompt"], p["chosen"]) >
-            sequence_logprob(model, tokenizer, p["prompt"], p["rejected"]) for p in pairs]  # fmt: skip
-    return sum(wins) / len(wins)
+def implicit_reward_accuracy(model_dir, reference_dir, pairs) -> float:
+    """Share of pairs where DPO's implicit reward prefers the chosen answer:
+    [log π(c) − log π_ref(c)] > [log π(r) − log π_ref(r)]. It is 0 before training (policy = reference)."""
+    margins = []
+    for path in (model_dir, reference_dir):
+        model, tokenizer = AutoModelForCausalLM.from_pretrained(path).eval(), AutoTokenizer.from_pretrained(path)
+        margins.append([sequence_logprob(model, tokenizer, p["prompt"], p["chosen"]) -
+                        sequence_logprob(model, tokenizer, p["prompt"], p["rejected"]) for p in pairs])  # fmt: skip
+    return sum(policy > reference for policy, reference in zip(*margins)) / len(pairs)
 
 
 def dpo_args(model_dir, out, runs, config="configs/rlhf/dpo_tiny.yaml", **overrides):
@@ -43,11 +47,11 @@ def dpo_args(model_dir, out, runs, config="configs/rlhf/dpo_tiny.yaml", **overri
 @pytest.mark.slow
 def test_dpo_raises_preference_accuracy_on_train_pairs(tiny_model_dir, tmp_path, run_stage):
     pairs = [json.loads(line) for line in open(TRAIN, encoding="utf-8").read().splitlines()[:48]]
-    before = preference_accuracy(tiny_model_dir, pairs)
+    assert implicit_reward_accuracy(tiny_model_dir, tiny_model_dir, pairs) == 0.0
     out = tmp_path / "dpo"
     run_stage("rlhf/dpo.py", *dpo_args(tiny_model_dir, out, tmp_path / "runs", max_steps=30, learning_rate=2e-3))
-    after = preference_accuracy(out, pairs)
-    assert after >= before + 0.2 and after >= 0.8, (before, after)
+    after = implicit_reward_accuracy(out, tiny_model_dir, pairs)
+    assert after >= 0.8, after
     card = (out / "README.md").read_text(encoding="utf-8")
     assert "frozen copy of the SFT model" in card and "train_loss" in card
     assert (tmp_path / "runs" / "dpo" / "test").is_dir()
@@ -56,7 +60,7 @@ def test_dpo_raises_preference_accuracy_on_train_pairs(tiny_model_dir, tmp_path,
 def test_lora_dpo_uses_the_adapter_disabled_policy_as_reference(tiny_model_dir, tmp_path):
     script = PreferenceScriptArguments(train_data=[TRAIN], eval_data=[], max_train_samples=8)
     training = DPOConfig(output_dir=str(tmp_path), use_cpu=True, bf16=False, report_to=[], max_length=256)
-    model = ModelConfig(model_name_or_path=str(tiny_model_dir), use_peft=True, lora_r=4, lora_target_modules=["q_proj"])
+    model = ModelConfig(model_name_or_path=str(tiny_model_dir), use_peft=True, lora_r=4, lora_target_modules=["q_proj"])  # one module: the regex pitfall
     trainer = build_trainer(script, training, model, Rejects())
     assert trainer.ref_model is None  # no second model in memory
     assert sum(p.numel() for p in trainer.model.parameters() if p.requires_grad) < 10_000
