@@ -51,8 +51,9 @@ def reward_args(model_dir, out, runs, **overrides):
     return ["--config", "configs/reward/tiny.yaml", *[x for k, v in values.items() for x in (f"--{k}", str(v))]]
 
 
-# Measured on the seed preferences with the tiny model in this config: see the closing note of the reward issue.
-HELD_OUT_ACCURACY_FLOOR = 0.70
+# Measured on the seed preferences with the tiny (<1M) model and configs/reward/tiny.yaml: 0.952 held-out accuracy
+# (2026-11-25, 104 test pairs). The floor sits a few points below; chance is 0.5.
+HELD_OUT_ACCURACY_FLOOR = 0.90
 
 
 @pytest.mark.slow
