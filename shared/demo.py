@@ -24,12 +24,14 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 ACCELERATE = [str(BIN / "accelerate"), "launch", "--config_file", "configs/accelerate/cpu.yaml"]
 
-# Steps per stage for each scale: `full` is the documented demo, `fast` the smoke run `make test` uses.
+# Per scale: model size and steps per stage. `full` is the documented demo (<= 15 min on 2 cores); `fast` is the
+# smoke run `make test` uses (the <1M model, a few steps each, small evaluation limits).
 SCALES = {
-    "full": {"sft": 300, "reward": 120, "dpo": 80, "ppo": 12, "grpo": 12, "candidates": 24, "eval": []},
-    "fast": {"sft": 12, "reward": 6, "dpo": 4, "ppo": 2, "grpo": 2, "candidates": 4,
+    "full": {"size": "small", "sft": 300, "reward": 120, "dpo": 80, "ppo": 12, "grpo": 12, "candidates": 24,
+             "eval": []},
+    "fast": {"size": "tiny", "sft": 12, "reward": 6, "dpo": 4, "ppo": 2, "grpo": 2, "candidates": 4,
              "eval": ["--max_mcq", "10", "--max_open_qa", "4", "--max_perplexity", "8", "--bootstrap_samples", "100"]},
-}
+}  # fmt: skip
 
 
 @dataclass
@@ -59,7 +61,7 @@ def stages(scale: str, root: str) -> list[Stage]:
     common = ["--runs_dir", runs]
     py = [sys.executable, "-m"]
     return [
-        Stage("tiny model", [*py, "shared.tiny_model", "--out", base, "--size", "small"], [base]),
+        Stage("tiny model", [*py, "shared.tiny_model", "--out", base, "--size", steps["size"]], [base]),
         Stage("data preparation", [*py, "shared.data", "prepare", "--config", "configs/data/sft.yaml",
                                    "--output_dir", f"{art}/data/sft"], [f"{art}/data/sft/report.md"]),
         Stage("SFT", [*ACCELERATE, "sft/train.py", "--config", "configs/sft/tiny.yaml", "--model_name_or_path", base,
@@ -75,8 +77,8 @@ def stages(scale: str, root: str) -> list[Stage]:
                                        "--max_steps", str(steps["reward"]), *common], [rm]),
         Stage("DPO", [*ACCELERATE, "rlhf/dpo.py", "--config", "configs/rlhf/dpo_tiny.yaml", "--model_name_or_path", sft,
                       "--output_dir", f"{art}/dpo/tiny", "--max_steps", str(steps["dpo"]), *common], [f"{art}/dpo/tiny"]),
-        Stage("PPO", [*ACCELERATE, "rlhf/ppo.py", "--config", "configs/rlhf/ppo_tiny.yaml", "--policy_model", sft,
-                      "--reward_model", rm, "--output_dir", f"{art}/ppo/tiny", "--total_steps", str(steps["ppo"]),
+        Stage("PPO", [*ACCELERATE, "rlhf/ppo.py", "--config", "configs/rlhf/ppo_tiny.yaml", "--model_name_or_path", sft,
+                      "--reward_model", rm, "--output_dir", f"{art}/ppo/tiny", "--max_steps", str(steps["ppo"]),
                       *common], [f"{art}/ppo/tiny"]),
         Stage("GRPO", [*ACCELERATE, "rlhf/grpo.py", "--config", "configs/rlhf/grpo_tiny.yaml", "--model_name_or_path",
                        sft, "--reward_model", rm, "--output_dir", f"{art}/grpo/tiny", "--max_steps", str(steps["grpo"]),

@@ -1,0 +1,149 @@
+"""GRPO (group-relative policy optimisation) from an SFT checkpoint, on TRL's GRPOTrainer.
+
+    accelerate launch --config_file configs/accelerate/cpu.yaml rlhf/grpo.py --config configs/rlhf/grpo_tiny.yaml
+
+Recipe: config → prompts (annotation prompts or the SFT set's user turns, chat-formatted) → reward functions (the
+reward model and optional rule terms from `rlhf.rewards`, one TRL `reward_funcs` entry each, weighted by
+`reward_terms`) → policy (full or LoRA; with LoRA and beta > 0 the reference is the adapter-disabled policy) →
+GRPOTrainer → save → model card. No value model: each prompt's `num_generations` answers are each other's baseline.
+TensorBoard: `<runs_dir>/grpo/<run_name>/` (per-term rewards under `rewards/<term>/mean`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from datasets import Dataset
+from transformers import AutoTokenizer
+from trl import GRPOConfig, GRPOTrainer, ModelConfig
+
+from rlhf.ppo import load_prompts, optional_value, parse_reward_terms
+from rlhf.rewards import RULES, target_word_reward
+from shared.config import parse_config
+from shared.data import Rejects
+from shared.generation import DEFAULT_SYSTEM_PROMPT, chat_messages
+from shared.modeling import model_init_kwargs, peft_config, resolve_precision, save_merged, tensorboard_dir
+from shared.stage import finish_stage
+from shared.tensorboard import RankReportCallback
+from shared.tracking import ComputeTracker
+
+
+@dataclass
+class GRPOScriptArguments:
+    prompt_data: list[str] = field(default_factory=lambda: ["data/prompts/annotation.jsonl"],
+                                   metadata={"help": "rows with `prompt`, or SFT rows (`messages`: first user turn)"})
+    max_prompts: int | None = None
+    system_prompt: str | None = DEFAULT_SYSTEM_PROMPT
+    reward_model: str | None = "artifacts/reward/tiny"
+    reward_terms: list[str] = field(default_factory=lambda: ["reward_model=1.0"],
+                                    metadata={"help": "`name=weight`: reward_model, turkish_share, safety, target_word:<w>"})
+    reward_batch_size: int = 16
+    reward_max_length: int | None = None
+    merge_adapter: bool = False
+    runs_dir: str = "runs"
+    country_iso_code: str = "TUR"
+
+
+def message_text(value) -> str:
+    """TRL passes conversational prompts/completions as message lists: the last message's text; strings as is."""
+    if isinstance(value, str):
+        return value
+    return value[-1]["content"] if value else ""
+
+
+def user_text(prompt) -> str:
+    if isinstance(prompt, str):
+        return prompt
+    users = [m["content"] for m in prompt if m.get("role") == "user"]
+    return users[-1] if users else message_text(prompt)
+
+
+class TextReward:
+    """A TRL reward function (prompts, completions, **kwargs) → list[float] over plain texts; `__name__` is the
+    term's name, so TRL logs it as `rewards/<name>/mean`."""
+
+    def __init__(self, name: str, score):
+        self.__name__ = name.replace(":", "_")
+        self.score = score  # (prompt_texts, completion_texts) → list[float]
+
+    def __call__(self, prompts, completions, **kwargs) -> list[float]:
+        return list(self.score([user_text(p) for p in prompts], [message_text(c).strip() for c in completions]))
+
+
+def build_reward_funcs(script_args: GRPOScriptArguments, device: str | None = None) -> tuple[list[TextReward], list[float]]:
+    funcs, weights = [], []
+    for name, weight in parse_reward_terms(script_args.reward_terms).items():
+        if name == "reward_model":
+            if not script_args.reward_model:
+                raise SystemExit("reward_terms has reward_model but no --reward_model path is set")
+            from reward.score import RewardScorer
+
+            scorer = RewardScorer(script_args.reward_model, device=device, max_length=script_args.reward_max_length)
+            score = lambda p, c, s=scorer: s.score(p, c, batch_size=script_args.reward_batch_size)  # noqa: E731
+        elif name.startswith("target_word:"):
+            score = lambda p, c, w=name.split(":", 1)[1]: [target_word_reward(x, w) for x in c]  # noqa: E731
+        elif name in RULES:
+            score = lambda p, c, rule=RULES[name]: [rule(x) for x in c]  # noqa: E731
+        else:
+            raise SystemExit(f"unknown reward term {name!r} (use reward_model, {', '.join(RULES)}, target_word:<w>)")
+        funcs.append(TextReward(name, score))
+        weights.append(weight)
+    return funcs, weights
+
+
+def reward_history(log_history: list[dict]) -> list[float]:
+    return [entry["reward"] for entry in log_history if "reward" in entry]
+
+
+def main(script_args: GRPOScriptArguments, training_args: GRPOConfig, model_args: ModelConfig) -> dict:
+    for name in ("reward_model", "system_prompt"):
+        setattr(script_args, name, optional_value(getattr(script_args, name)))
+    training_args = resolve_precision(training_args)
+    run_dir = tensorboard_dir(script_args.runs_dir, "grpo", training_args.run_name or "grpo")
+
+    from accelerate import PartialState
+
+    prompts = load_prompts(script_args.prompt_data, script_args.max_prompts)
+    dataset = Dataset.from_list([{"prompt": chat_messages(p, script_args.system_prompt)} for p in prompts])
+    reward_funcs, weights = build_reward_funcs(script_args, str(PartialState().device))
+    if training_args.reward_weights is None:
+        training_args.reward_weights = weights
+    tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path)
+    training_args.model_init_kwargs = model_init_kwargs(model_args, training_args)
+    trainer = GRPOTrainer(model=model_args.model_name_or_path, reward_funcs=reward_funcs, args=training_args,
+                          train_dataset=dataset, processing_class=tokenizer, peft_config=peft_config(model_args),
+                          callbacks=[RankReportCallback(training_args.output_dir)])  # fmt: skip
+
+    with ComputeTracker(script_args.country_iso_code) as tracker:
+        train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    rewards = reward_history(trainer.state.log_history)
+    metrics = {"train_loss": train_result.training_loss}
+    if rewards:
+        metrics |= {"reward_first_log": rewards[0], "reward_last_log": rewards[-1], "reward_max_log": max(rewards)}
+
+    output_dir = training_args.output_dir
+    if script_args.merge_adapter and model_args.use_peft:
+        if trainer.accelerator.is_main_process:
+            save_merged(trainer.accelerator.unwrap_model(trainer.model), tokenizer, output_dir)
+    else:
+        trainer.save_model(output_dir)
+    if trainer.accelerator.is_main_process:
+        Path(output_dir, "log_history.json").write_text(json.dumps(trainer.state.log_history, indent=1))
+        reference = "none (beta = 0)" if training_args.beta == 0 else (
+            "adapter-disabled policy (no second model)" if model_args.use_peft else "frozen copy of the SFT model")  # fmt: skip
+        finish_stage(stage="grpo", output_dir=output_dir, run_dir=run_dir, tokenizer=tokenizer,
+                     configs=(script_args, training_args, model_args), training_args=training_args,
+                     model_args=model_args, data=script_args.prompt_data, metrics=metrics, tracker=tracker,
+                     rejects=Rejects(), step=trainer.state.global_step,
+                     notes=[f"reference model: {reference}", f"rewards: {', '.join(script_args.reward_terms)} "
+                            f"(reward model: {script_args.reward_model})",
+                            f"{len(prompts)} prompts, {training_args.num_generations} answers per prompt"])  # fmt: skip
+        trainer.accelerator.print(f"GRPO done: {metrics} → {output_dir}")
+    trainer.accelerator.wait_for_everyone()
+    return metrics
+
+
+if __name__ == "__main__":
+    main(*parse_config(GRPOScriptArguments, GRPOConfig, ModelConfig))

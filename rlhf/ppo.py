@@ -1,0 +1,207 @@
+"""PPO from an SFT checkpoint against the reward model (plus optional rule rewards) — our own loop on Accelerate.
+
+    accelerate launch --config_file configs/accelerate/cpu.yaml rlhf/ppo.py --config configs/rlhf/ppo_tiny.yaml
+    accelerate launch --config_file configs/accelerate/single_gpu.yaml rlhf/ppo.py --config configs/rlhf/ppo_llama3_8b_lora.yaml
+
+Recipe: config → prompts (annotation prompts or the SFT set's user turns) → policy (full or LoRA), reference
+(frozen copy, or the adapter-disabled policy with LoRA), value model (initialised from the reward model), reward
+(`rlhf.rewards.CombinedReward`) → `rlhf.ppo_trainer.PPOTrainer` → save (merged policy, tokenizer, value model) →
+model card. Resume with `--resume_from_checkpoint <dir>|true`. TensorBoard: `<runs_dir>/ppo/<run_name>/`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
+from trl import ModelConfig
+
+from rlhf.ppo_trainer import PPOArguments, PPOTrainer, TokenValueModel
+from rlhf.rewards import CombinedReward
+from shared.config import parse_config
+from shared.data import DataError, Rejects, read_rows
+from shared.generation import DEFAULT_SYSTEM_PROMPT
+from shared.modeling import cpu_supports_bf16, is_adapter_dir, model_init_kwargs, peft_config, tensorboard_dir
+from shared.stage import finish_stage
+from shared.text import normalize_turkish
+from shared.tracking import ComputeTracker
+
+
+@dataclass
+class PPOScriptArguments:
+    prompt_data: list[str] = field(default_factory=lambda: ["data/prompts/annotation.jsonl"],
+                                   metadata={"help": "rows with `prompt`, or SFT rows (`messages`: first user turn)"})
+    eval_prompt_data: list[str] = field(default_factory=list, metadata={"help": "empty: split num_eval_prompts off"})
+    num_eval_prompts: int = 16
+    max_prompts: int | None = None
+    system_prompt: str | None = DEFAULT_SYSTEM_PROMPT
+    reward_model: str | None = "artifacts/reward/tiny"
+    reward_terms: list[str] = field(default_factory=lambda: ["reward_model=1.0"],
+                                    metadata={"help": "`name=weight`: reward_model, turkish_share, safety, target_word:<w>"})
+    reward_batch_size: int = 16
+    reward_max_length: int | None = None
+    value_model: str | None = field(default=None, metadata={"help": "critic init; default: reward_model, else the policy"})
+    value_use_peft: bool | None = field(default=None, metadata={"help": "LoRA on the critic; default: as use_peft"})
+    merge_adapter: bool = field(default=True, metadata={"help": "LoRA: save the policy merged (plain model)"})
+    save_value_model: bool = True
+    runs_dir: str = "runs"
+    country_iso_code: str = "TUR"
+
+
+def load_prompts(specs: list[str], limit: int | None = None) -> list[str]:
+    """User prompts from annotation-prompt rows (`prompt`) or SFT rows (first user turn of `messages`);
+    normalised, de-duplicated, in file order."""
+    prompts: list[str] = []
+    for spec in specs:
+        for row in read_rows(spec):
+            if row.data is None:
+                raise DataError(f"{row.source}:{row.line}: {row.error}")
+            if isinstance(row.data.get("prompt"), str):
+                text = row.data["prompt"]
+            else:
+                users = [m.get("content") for m in row.data.get("messages") or [] if m.get("role") == "user"]
+                if not users:
+                    raise DataError(f"{row.source}:{row.line}: prompt: missing (no `prompt` and no user turn)")
+                text = users[0]
+            text = normalize_turkish(text).strip()
+            if text and text not in prompts:
+                prompts.append(text)
+    return prompts[:limit] if limit else prompts
+
+
+def parse_reward_terms(terms: list[str]) -> dict[str, float]:
+    weights = {}
+    for term in terms:
+        name, _, weight = term.rpartition("=") if "=" in term else (term, "", "1")
+        weights[name] = float(weight)
+    return weights
+
+
+def torch_dtype(name: str | None):
+    return getattr(torch, name) if name and name != "auto" else None
+
+
+def build_reward(script_args: PPOScriptArguments, device, dtype) -> CombinedReward:
+    """CombinedReward with its reward model placed on this process's device (and in the run's dtype)."""
+    from reward.score import RewardScorer
+
+    weights = parse_reward_terms(script_args.reward_terms)
+    reward = CombinedReward({k: v for k, v in weights.items() if k != "reward_model"},
+                            batch_size=script_args.reward_batch_size)  # fmt: skip
+    if weights.get("reward_model"):
+        if not script_args.reward_model:
+            raise SystemExit("reward_terms has reward_model but no --reward_model path is set")
+        reward.weights["reward_model"] = weights["reward_model"]
+        reward.scorer = RewardScorer(script_args.reward_model, device=str(device), dtype=dtype,
+                                     max_length=script_args.reward_max_length)  # fmt: skip
+    return reward
+
+
+def load_policy(model_args: ModelConfig, args: PPOArguments):
+    """(policy, reference): with LoRA the reference is None (the adapter-disabled policy)."""
+    kwargs = model_init_kwargs(model_args, args)
+    path = model_args.model_name_or_path
+
+    def load():
+        if is_adapter_dir(path):  # an SFT adapter: merge it, PPO trains its own adapter or the full model
+            from peft import AutoPeftModelForCausalLM
+
+            return AutoPeftModelForCausalLM.from_pretrained(path, **kwargs).merge_and_unload()
+        return AutoModelForCausalLM.from_pretrained(path, **kwargs)
+
+    policy = load()
+    if model_args.use_peft:
+        from peft import get_peft_model
+
+        return get_peft_model(policy, peft_config(model_args)), None
+    return policy, load()
+
+
+def load_value_model(script_args: PPOScriptArguments, model_args: ModelConfig, args: PPOArguments) -> TokenValueModel:
+    path = script_args.value_model or script_args.reward_model or model_args.model_name_or_path
+    kwargs = model_init_kwargs(model_args, args)
+    if is_adapter_dir(path):  # a LoRA reward model (adapter + score head): merge into a plain classifier
+        from peft import AutoPeftModelForSequenceClassification
+
+        classifier = AutoPeftModelForSequenceClassification.from_pretrained(path, num_labels=1, **kwargs).merge_and_unload()
+    else:
+        classifier = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1, **kwargs)
+    use_peft = model_args.use_peft if script_args.value_use_peft is None else script_args.value_use_peft
+    if use_peft:
+        from peft import get_peft_model
+
+        lora = peft_config(model_args, task_type="SEQ_CLS")
+        lora.modules_to_save = sorted(set(lora.modules_to_save or []) | {"score"})
+        classifier = get_peft_model(classifier, lora)
+    return TokenValueModel(classifier)
+
+
+def optional_value(value: str | None) -> str | None:
+    """`--reward_model none` (or null / empty) on the command line means no value."""
+    return None if value is None or value.strip().lower() in {"", "none", "null"} else value
+
+
+def main(script_args: PPOScriptArguments, args: PPOArguments, model_args: ModelConfig) -> dict:
+    for name in ("reward_model", "value_model", "system_prompt"):
+        setattr(script_args, name, optional_value(getattr(script_args, name)))
+    args.resume_from_checkpoint = optional_value(args.resume_from_checkpoint)
+    args.run_name = args.run_name or "ppo"
+    if args.bf16 and not torch.cuda.is_available() and not cpu_supports_bf16():
+        args.bf16 = False
+    accelerator = Accelerator(cpu=args.use_cpu, mixed_precision="bf16" if args.bf16 else "no",
+                              gradient_accumulation_steps=args.gradient_accumulation_steps)  # fmt: skip
+    run_dir = tensorboard_dir(script_args.runs_dir, "ppo", args.run_name)
+    set_seed(args.seed)
+
+    # Prompts
+    prompts = load_prompts(script_args.prompt_data, script_args.max_prompts)
+    if script_args.eval_prompt_data:
+        eval_prompts = load_prompts(script_args.eval_prompt_data, script_args.num_eval_prompts)
+    else:
+        shuffled = [prompts[i] for i in torch.randperm(len(prompts), generator=torch.Generator().manual_seed(args.seed))]
+        eval_prompts, prompts = shuffled[: script_args.num_eval_prompts], shuffled[script_args.num_eval_prompts :]
+
+    # Models
+    tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path)
+    policy, ref_policy = load_policy(model_args, args)
+    value_model = load_value_model(script_args, model_args, args)
+    reward = build_reward(script_args, accelerator.device, torch_dtype(model_args.dtype))
+    set_seed(args.seed, device_specific=True)  # each process samples differently from here on
+    trainer = PPOTrainer(args=args, accelerator=accelerator, policy=policy, ref_policy=ref_policy,
+                         value_model=value_model, reward_fn=reward, tokenizer=tokenizer, prompts=prompts,
+                         eval_prompts=eval_prompts, system_prompt=script_args.system_prompt, run_dir=run_dir)  # fmt: skip
+
+    # Train
+    with ComputeTracker(script_args.country_iso_code) as tracker:
+        metrics = trainer.train()
+
+    # Save
+    saved = trainer.save_policy(args.output_dir, script_args.merge_adapter)
+    if script_args.save_value_model:
+        trainer.save_value_model(f"{args.output_dir}/value_model")
+    if accelerator.is_main_process:
+        Path(args.output_dir, "results.json").write_text(json.dumps(metrics, indent=2))
+        reference = "adapter-disabled policy (no second model)" if ref_policy is None else "frozen copy of the SFT model"
+        notes = [f"policy saved as: {saved}", f"reference model: {reference}",
+                 f"value model initialised from {script_args.value_model or script_args.reward_model or 'the policy'}",
+                 f"rewards: {', '.join(script_args.reward_terms)} (reward model: {script_args.reward_model})",
+                 f"KL: {args.kl_estimator} estimator, {'adaptive' if args.adaptive_kl else 'fixed'} coefficient "
+                 f"(final {trainer.kl_ctl.value:.4g}); {len(trainer.prompts)} training prompts, {len(eval_prompts)} "
+                 f"held-out, {trainer.skipped_prompts} skipped as longer than max_prompt_length",
+                 "eval_mean_score_*: mean combined reward of sampled answers to the held-out prompts, fixed seed"]  # fmt: skip
+        finish_stage(stage="ppo", output_dir=args.output_dir, run_dir=run_dir, tokenizer=tokenizer,
+                     configs=(script_args, args, model_args), training_args=args, model_args=model_args,
+                     data=script_args.prompt_data, metrics=metrics, tracker=tracker, rejects=Rejects(),
+                     step=trainer.step, notes=notes)  # fmt: skip
+        accelerator.print(f"PPO done: {metrics} → {args.output_dir}, logs in {run_dir}")
+    accelerator.wait_for_everyone()
+    return metrics
+
+
+if __name__ == "__main__":
+    main(*parse_config(PPOScriptArguments, PPOArguments, ModelConfig))

@@ -1,0 +1,594 @@
+"""Our PPO loop (TRL 1.16 has no PPOTrainer): explicit, torchtune-style code on Accelerate.
+
+One PPO step = rollout (batched sampling with KV cache) → score (reward model + rules) → per-token KL penalty to
+the reference → GAE → `ppo_epochs` passes of clipped policy/value updates over minibatches (with gradient
+accumulation and clipping) → metrics. The maths lives in `rlhf.ppo_core` as pure functions.
+
+Models (loaded by `rlhf/ppo.py`):
+* policy: causal LM from the SFT checkpoint, trained in full or with a LoRA adapter;
+* reference: a frozen copy — or, with LoRA, the same weights with the adapter disabled (no second model);
+* value model (critic): a sequence-classification model initialised from the reward model; its backbone + `score`
+  head read out a value at every token (`TokenValueModel`). Separate weights from the policy, so the value loss
+  cannot disturb the policy, and it starts from a head that already knows what a good answer looks like;
+* reward: `rlhf.rewards.CombinedReward` (reward-model score + weighted rule terms), on decoded text.
+
+Runs unchanged under every accelerate config of the project (1 CPU process, gloo DDP, multi-GPU): policy, critic
+and both optimizers go through `accelerator.prepare`; every process samples its own prompts; metrics are averaged
+over processes. Dropout is switched off in every model (p=0) so rollout and update log-probs agree, as in TRL's
+former PPOTrainer. ZeRO-3/FSDP would need parameter gathering for generation and are not supported yet.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from transformers import GenerationConfig, get_scheduler
+
+from rlhf.ppo_core import (
+    AdaptiveKLController,
+    FixedKLController,
+    clipped_policy_loss,
+    clipped_value_loss,
+    entropy_from_logits,
+    explained_variance,
+    gae,
+    kl_estimate,
+    logprobs_from_logits,
+    masked_mean,
+    per_token_rewards,
+    response_mask,
+    whiten,
+)
+
+
+@dataclass
+class PPOArguments:
+    """Hyperparameters of the loop (the recipe's `training_args`); batch sizes are per process."""
+
+    output_dir: str = "artifacts/ppo"
+    run_name: str | None = None
+    seed: int = 42
+    use_cpu: bool = False
+    bf16: bool = field(default=False, metadata={"help": "bf16 autocast (log-prob ratios are computed in fp32)"})
+    activation_checkpointing: bool = field(default=False, metadata={"help": "recompute activations in the update"})
+    # steps and batches
+    max_steps: int = field(default=100, metadata={"help": "PPO steps (one rollout batch each)"})
+    rollout_batch_size: int = field(default=16, metadata={"help": "prompts sampled per process per PPO step"})
+    per_device_train_batch_size: int = field(default=4, metadata={"help": "micro-batch of the update"})
+    gradient_accumulation_steps: int = field(default=2, metadata={"help": "micro-batches per optimizer step"})
+    ppo_epochs: int = field(default=2, metadata={"help": "passes over each rollout batch"})
+    forward_batch_size: int = field(default=16, metadata={"help": "rows per no-grad forward / generate call"})
+    # optimisation
+    learning_rate: float = 1.0e-5
+    value_learning_rate: float | None = field(default=None, metadata={"help": "critic lr; default learning_rate"})
+    lr_scheduler_type: str = "constant"
+    warmup_steps: int = 0
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    # sampling
+    max_prompt_length: int = field(default=512, metadata={"help": "longer (chat-templated) prompts are skipped"})
+    max_new_tokens: int = 128
+    temperature: float = 1.0
+    top_p: float = field(default=1.0, metadata={"help": "<1 truncates sampling; log-probs stay untruncated"})
+    missing_eos_penalty: float | None = field(default=1.0, metadata={"help": "subtracted from the score of "
+                                              "responses without an end-of-turn token; null: none"})  # fmt: skip
+    # PPO / KL
+    kl_estimator: str = field(default="k1", metadata={"help": "k1 | k3 (per-token KL to the reference)"})
+    kl_coef: float = 0.05
+    adaptive_kl: bool = field(default=False, metadata={"help": "Ziegler et al. controller towards kl_target"})
+    kl_target: float = 6.0
+    kl_horizon: float = 10000.0
+    gamma: float = 1.0
+    lam: float = 0.95
+    cliprange: float = 0.2
+    cliprange_value: float = 0.2
+    vf_coef: float = 0.1
+    whiten_advantages: bool = True
+    # logging / evaluation / checkpoints
+    logging_steps: int = 1
+    sample_steps: int = field(default=10, metadata={"help": "log sample generations as text every N steps"})
+    eval_steps: int = field(default=0, metadata={"help": "held-out mean score every N steps (0: start and end)"})
+    save_steps: int = field(default=0, metadata={"help": "checkpoint every N steps (0: none)"})
+    save_total_limit: int | None = None
+    resume_from_checkpoint: str | None = field(default=None, metadata={"help": "checkpoint dir, or true: latest"})
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class TokenValueModel(nn.Module):
+    """Per-token values from a sequence-classification model: backbone hidden states → its `score` head."""
+
+    def __init__(self, classifier: nn.Module):
+        super().__init__()
+        self.classifier = classifier  # plain or PEFT-wrapped AutoModelForSequenceClassification
+
+    def forward(self, input_ids, attention_mask, position_ids):
+        model = self.classifier.get_base_model() if hasattr(self.classifier, "get_base_model") else self.classifier
+        backbone = getattr(model, model.base_model_prefix)
+        hidden = backbone(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                          use_cache=False).last_hidden_state  # fmt: skip
+        return model.score(hidden).squeeze(-1).float()
+
+
+def disable_dropout(model: nn.Module) -> None:
+    for module in model.modules():
+        if isinstance(module, nn.Dropout):
+            module.p = 0.0
+
+
+def stop_token_ids(tokenizer) -> list[int]:
+    """End of turn (<|eot_id|>, the tokenizer's eos) and end of text, where the vocabulary has them."""
+    ids = {tokenizer.eos_token_id}
+    for token in ("<|eot_id|>", "<|end_of_text|>"):
+        token_id = tokenizer.convert_tokens_to_ids(token)
+        if isinstance(token_id, int) and token_id != tokenizer.unk_token_id:
+            ids.add(token_id)
+    return sorted(i for i in ids if i is not None)
+
+
+def encode_prompt(tokenizer, prompt: str, system_prompt: str | None) -> list[int]:
+    messages = ([{"role": "system", "content": system_prompt}] if system_prompt else []) + [
+        {"role": "user", "content": prompt}]  # fmt: skip
+    return tokenizer.apply_chat_template(messages, tokenize=True, add_generation_prompt=True,
+                                         return_dict=True)["input_ids"]  # fmt: skip
+
+
+def pad(sequences: list[list[int]] | list[torch.Tensor], pad_id: int, side: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows → (ids, mask), padded on the left (prompts) or right (responses)."""
+    width = max(len(s) for s in sequences)
+    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for row, seq in enumerate(sequences):
+        seq = torch.as_tensor(seq, dtype=torch.long)
+        span = slice(width - len(seq), width) if side == "left" else slice(0, len(seq))
+        ids[row, span], mask[row, span] = seq, 1
+    return ids, mask
+
+
+def generation_config(args: PPOArguments, tokenizer, greedy: bool = False) -> GenerationConfig:
+    sampling = {} if greedy else {"do_sample": True, "temperature": args.temperature, "top_p": args.top_p, "top_k": 0}
+    return GenerationConfig(max_new_tokens=args.max_new_tokens, eos_token_id=stop_token_ids(tokenizer),
+                            pad_token_id=tokenizer.pad_token_id, use_cache=True, **sampling)  # fmt: skip
+
+
+@torch.no_grad()
+def generate(model, tokenizer, queries: list[list[int]], config: GenerationConfig, batch_size: int,
+             device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
+    """Batched sampling with KV cache: `batch_size` left-padded prompts per `generate` call.
+
+    Returns (query_ids [B, P] left-padded, query_mask, response_ids [B, R] with pad after the stop token,
+    response_mask [B, R] — 1 up to and including the first stop token).
+    """
+    stops = list(config.eos_token_id)
+    responses: list[torch.Tensor] = []
+    for start in range(0, len(queries), batch_size):
+        ids, mask = pad(queries[start : start + batch_size], tokenizer.pad_token_id, "left")
+        out = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), generation_config=config)
+        new = out[:, ids.shape[1] :].cpu()
+        keep, _ = response_mask(new, stops)
+        responses.extend(row[: int(k.sum())] for row, k in zip(new, keep))
+    query_ids, query_mask = pad(queries, tokenizer.pad_token_id, "left")
+    response_ids, resp_mask = pad([r if len(r) else torch.tensor([tokenizer.pad_token_id]) for r in responses],
+                                  tokenizer.pad_token_id, "right")  # fmt: skip
+    resp_mask[[i for i, r in enumerate(responses) if not len(r)]] = 0
+    return query_ids, query_mask, response_ids, resp_mask
+
+
+def sequence_inputs(query_ids, query_mask, response_ids, resp_mask) -> dict[str, torch.Tensor]:
+    attention_mask = torch.cat([query_mask, resp_mask], dim=1)
+    return {"input_ids": torch.cat([query_ids, response_ids], dim=1), "attention_mask": attention_mask,
+            "position_ids": (attention_mask.cumsum(-1) - 1).clamp(min=0)}  # fmt: skip
+
+
+def response_logits(model, inputs: dict[str, torch.Tensor], prompt_width: int, temperature: float) -> torch.Tensor:
+    """Logits predicting each response token (position t−1 predicts token t), divided by the temperature.
+
+    Only the last response_length + 1 positions go through the LM head (`logits_to_keep`): for long prompts and
+    large vocabularies (Llama 3: 128k) that is most of the time and memory of the forward pass."""
+    response_length = inputs["input_ids"].shape[1] - prompt_width
+    logits = model(**inputs, use_cache=False, logits_to_keep=response_length + 1).logits[:, :-1]
+    return logits / temperature
+
+
+class PPOTrainer:
+    def __init__(self, *, args: PPOArguments, accelerator, policy, ref_policy, value_model: nn.Module, reward_fn,
+                 tokenizer, prompts: list[str], eval_prompts: list[str], system_prompt: str | None,
+                 run_dir: str):  # fmt: skip
+        self.args, self.accelerator, self.tokenizer = args, accelerator, tokenizer
+        self.reward_fn, self.system_prompt, self.run_dir = reward_fn, system_prompt, run_dir
+        self.use_adapter_reference = ref_policy is None
+        if self.use_adapter_reference and not hasattr(policy, "disable_adapter"):
+            raise ValueError("without a reference model the policy must be a PEFT model (adapter-disabled reference)")
+        micro, accumulation = args.per_device_train_batch_size, args.gradient_accumulation_steps
+        if args.rollout_batch_size % (micro * accumulation):
+            raise ValueError(f"rollout_batch_size {args.rollout_batch_size} must be a multiple of "
+                             f"per_device_train_batch_size × gradient_accumulation_steps = {micro * accumulation}")  # fmt: skip
+
+        # Prompts: chat-templated once; too-long ones are skipped (and counted).
+        self.prompts, self.queries, self.skipped_prompts = [], [], 0
+        for prompt in prompts:
+            ids = encode_prompt(tokenizer, prompt, system_prompt)
+            if len(ids) > args.max_prompt_length:
+                self.skipped_prompts += 1
+                continue
+            self.prompts.append(prompt)
+            self.queries.append(ids)
+        if not self.prompts:
+            raise ValueError("no training prompts (all longer than max_prompt_length?)")
+        self.eval_prompts = eval_prompts
+
+        # Models and optimizers
+        for model in (policy, value_model, ref_policy):
+            if model is not None:
+                disable_dropout(model)
+                model.eval()  # train mode only inside the update, where activation checkpointing needs it
+        if args.activation_checkpointing:
+            for model in (policy, value_model.classifier):
+                model = model.get_base_model() if hasattr(model, "get_base_model") else model
+                model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+                model.enable_input_require_grads()  # LoRA: frozen embeddings, checkpointed blocks still need grads
+        if ref_policy is not None:
+            ref_policy.requires_grad_(False)
+        policy_opt = torch.optim.AdamW([p for p in policy.parameters() if p.requires_grad], lr=args.learning_rate,
+                                       weight_decay=args.weight_decay)  # fmt: skip
+        value_opt = torch.optim.AdamW([p for p in value_model.parameters() if p.requires_grad],
+                                      lr=args.value_learning_rate or args.learning_rate, weight_decay=args.weight_decay)  # fmt: skip
+        self.policy, self.value_model, self.policy_opt, self.value_opt = accelerator.prepare(
+            policy, value_model, policy_opt, value_opt)  # fmt: skip
+        self.ref_policy = accelerator.prepare_model(ref_policy, evaluation_mode=True) if ref_policy is not None else None
+        updates = args.max_steps * args.ppo_epochs * (args.rollout_batch_size // (micro * accumulation))
+        self.schedulers = [get_scheduler(args.lr_scheduler_type, opt, num_warmup_steps=args.warmup_steps,
+                                         num_training_steps=updates) for opt in (self.policy_opt, self.value_opt)]  # fmt: skip
+        self.kl_ctl = (AdaptiveKLController(args.kl_coef, args.kl_target, args.kl_horizon) if args.adaptive_kl
+                       else FixedKLController(args.kl_coef))  # fmt: skip
+        self.gen_config = generation_config(args, tokenizer)
+        self.step = 0
+        self.writer = None
+        if accelerator.is_main_process:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(run_dir)
+        self.metrics_path = Path(args.output_dir) / "metrics.jsonl"
+
+    # ------------------------------------------------------------------------------------------ data
+
+    def prompt_indices(self, step: int) -> list[int]:
+        """This process's prompts for a step: a pure function of (seed, step, rank), so resuming needs no data
+        state. Epochs are reshuffled permutations of the prompt set."""
+        n, size = len(self.prompts), self.args.rollout_batch_size
+        start = ((step - 1) * self.accelerator.num_processes + self.accelerator.process_index) * size
+        indices, perms = [], {}
+        for position in range(start, start + size):
+            epoch = position // n
+            if epoch not in perms:
+                perms[epoch] = torch.randperm(n, generator=torch.Generator().manual_seed(self.args.seed + epoch))
+            indices.append(int(perms[epoch][position % n]))
+        return indices
+
+    # ------------------------------------------------------------------------------------------ rollout
+
+    def _reference_logits(self, inputs, prompt_width):
+        if self.ref_policy is not None:
+            return response_logits(self.ref_policy, inputs, prompt_width, self.args.temperature)
+        with self.accelerator.unwrap_model(self.policy).disable_adapter():
+            return response_logits(self.policy, inputs, prompt_width, self.args.temperature)
+
+    def score(self, prompts: list[str], response_ids: torch.Tensor, ended: torch.Tensor) -> tuple[torch.Tensor, list[str]]:
+        texts = [t.strip() for t in self.tokenizer.batch_decode(response_ids, skip_special_tokens=True)]
+        scores = torch.tensor(self.reward_fn(prompts, texts), dtype=torch.float32)
+        if self.args.missing_eos_penalty is not None:
+            scores = scores - self.args.missing_eos_penalty * (~ended).float()
+        return scores, texts
+
+    @torch.no_grad()
+    def rollout(self, step: int) -> dict:
+        args, acc = self.args, self.accelerator
+        indices = self.prompt_indices(step)
+        prompts = [self.prompts[i] for i in indices]
+        policy = acc.unwrap_model(self.policy)
+        with acc.autocast():
+            query, query_mask, response, resp_mask = generate(policy, self.tokenizer, [self.queries[i] for i in indices],
+                                                              self.gen_config, args.forward_batch_size, acc.device)  # fmt: skip
+        _, ended = response_mask(response, list(self.gen_config.eos_token_id))
+        ended &= resp_mask.bool().any(1)
+        width = query.shape[1]
+        logprobs, ref_logprobs, values = [], [], []
+        for start in range(0, len(prompts), args.forward_batch_size):
+            rows = slice(start, start + args.forward_batch_size)
+            inputs = {k: v.to(acc.device) for k, v in
+                      sequence_inputs(query[rows], query_mask[rows], response[rows], resp_mask[rows]).items()}  # fmt: skip
+            labels = response[rows].to(acc.device)
+            with acc.autocast():
+                logprobs.append(logprobs_from_logits(response_logits(self.policy, inputs, width, args.temperature), labels))
+                ref_logprobs.append(logprobs_from_logits(self._reference_logits(inputs, width), labels))
+                values.append(self.value_model(**inputs)[:, width - 1 : -1])
+        mask = resp_mask.to(acc.device).float()
+        logprobs, ref_logprobs, values = torch.cat(logprobs), torch.cat(ref_logprobs), torch.cat(values) * mask
+        scores, texts = self.score(prompts, response, ended)
+        scores = scores.to(acc.device)
+        kl = kl_estimate(logprobs, ref_logprobs, args.kl_estimator) * mask
+        rewards, non_score = per_token_rewards(scores, kl, self.kl_ctl.value, mask)
+        advantages, returns = gae(rewards, values, mask, args.gamma, args.lam)
+        if args.whiten_advantages:
+            advantages = whiten(advantages, mask)
+        return {"query": query, "query_mask": query_mask, "response": response, "mask": mask, "logprobs": logprobs,
+                "values": values, "advantages": advantages, "returns": returns, "scores": scores, "kl": kl,
+                "non_score": non_score, "ended": ended, "prompts": prompts, "texts": texts}  # fmt: skip
+
+    # ------------------------------------------------------------------------------------------ update
+
+    def update(self, batch: dict) -> dict[str, float]:
+        args, acc = self.args, self.accelerator
+        micro, minibatch = args.per_device_train_batch_size, args.per_device_train_batch_size * args.gradient_accumulation_steps
+        width = batch["query"].shape[1]
+        stats: dict[str, list[float]] = {k: [] for k in ("pg_loss", "vf_loss", "clipfrac", "vf_clipfrac", "approx_kl", "entropy")}
+        generator = torch.Generator().manual_seed(args.seed * 100_003 + self.step * 101 + acc.process_index)
+        self.policy.train()
+        self.value_model.train()
+        for _ in range(args.ppo_epochs):
+            order = torch.randperm(args.rollout_batch_size, generator=generator)
+            for mb_start in range(0, args.rollout_batch_size, minibatch):
+                for start in range(mb_start, mb_start + minibatch, micro):
+                    rows = order[start : start + micro]
+                    mask = batch["mask"][rows]
+                    inputs = {k: v.to(acc.device) for k, v in sequence_inputs(
+                        batch["query"][rows], batch["query_mask"][rows], batch["response"][rows], mask.long().cpu()).items()}  # fmt: skip
+                    with acc.accumulate(self.policy, self.value_model):
+                        with acc.autocast():
+                            logits = response_logits(self.policy, inputs, width, args.temperature)
+                            new_values = self.value_model(**inputs)[:, width - 1 : -1]
+                        new_logprobs = logprobs_from_logits(logits, batch["response"][rows].to(acc.device))
+                        pg_loss, clipfrac, approx_kl = clipped_policy_loss(
+                            new_logprobs, batch["logprobs"][rows], batch["advantages"][rows], mask, args.cliprange)
+                        vf_loss, vf_clipfrac = clipped_value_loss(new_values, batch["values"][rows], batch["returns"][rows],
+                                                                  mask, args.cliprange_value)  # fmt: skip
+                        acc.backward(pg_loss + args.vf_coef * vf_loss)
+                        if acc.sync_gradients:
+                            acc.clip_grad_norm_(self.policy.parameters(), args.max_grad_norm)
+                            acc.clip_grad_norm_(self.value_model.parameters(), args.max_grad_norm)
+                        self.policy_opt.step()
+                        self.value_opt.step()
+                        self.policy_opt.zero_grad()
+                        self.value_opt.zero_grad()
+                        if acc.sync_gradients:
+                            for scheduler in self.schedulers:
+                                scheduler.step()
+                    with torch.no_grad():
+                        entropy = masked_mean(entropy_from_logits(logits.detach()), mask)
+                    for name, value in zip(stats, (pg_loss, vf_loss, clipfrac, vf_clipfrac, approx_kl, entropy)):
+                        stats[name].append(float(value.detach()))
+        self.policy.eval()
+        self.value_model.eval()
+        return {name: sum(values) / len(values) for name, values in stats.items()}
+
+    # ------------------------------------------------------------------------------------------ loop
+
+    def train(self) -> dict[str, float]:
+        args, acc = self.args, self.accelerator
+        if args.resume_from_checkpoint:
+            self.load_checkpoint(self.resolve_checkpoint(args.resume_from_checkpoint))
+        metrics: dict[str, float] = {}
+        if self.step == 0 and self.eval_prompts:
+            metrics["eval_mean_score_start"] = self.evaluate()
+        last_eval = None
+        while self.step < args.max_steps:
+            self.step += 1
+            started = time.perf_counter()
+            batch = self.rollout(self.step)
+            rollout_seconds = time.perf_counter() - started
+            stats = self.update(batch)
+            step_metrics = self.step_metrics(batch, stats)
+            step_metrics |= {"time/rollout_s": rollout_seconds, "time/step_s": time.perf_counter() - started}
+            check_finite(step_metrics)
+            self.kl_ctl.update(step_metrics["objective/kl"], args.rollout_batch_size * acc.num_processes)
+            if self.step % args.logging_steps == 0 or self.step == args.max_steps:
+                self.log(step_metrics)
+            if args.sample_steps and (self.step % args.sample_steps == 0 or self.step == 1):
+                self.log_samples(batch)
+            if args.eval_steps and self.step % args.eval_steps == 0 and self.eval_prompts:
+                last_eval = self.evaluate()
+            if args.save_steps and self.step % args.save_steps == 0:
+                self.save_checkpoint()
+        if self.eval_prompts:
+            evaluated_last_step = bool(args.eval_steps) and self.step % args.eval_steps == 0 and last_eval is not None
+            metrics["eval_mean_score_end"] = last_eval if evaluated_last_step else self.evaluate()
+        metrics |= {"final_" + k.replace("/", "_"): v for k, v in getattr(self, "last_metrics", {}).items()
+                    if k.startswith(("objective/", "policy/", "val/"))}  # fmt: skip
+        metrics["ppo_steps"] = self.step
+        self.write_rank_report()
+        if self.writer is not None:
+            self.writer.flush()
+        return metrics
+
+    def step_metrics(self, batch: dict, stats: dict[str, float]) -> dict[str, float]:
+        mask = batch["mask"]
+        local = {
+            "objective/mean_score": batch["scores"].mean(),
+            "objective/kl": batch["kl"].sum(1).mean(),
+            "objective/non_score_reward": batch["non_score"].sum(1).mean(),
+            "objective/rlhf_reward": (batch["scores"] + batch["non_score"].sum(1)).mean(),
+            "policy/entropy": stats["entropy"],
+            "policy/clipfrac": stats["clipfrac"],
+            "policy/approx_kl": stats["approx_kl"],
+            "loss/policy": stats["pg_loss"],
+            "loss/value": stats["vf_loss"],
+            "val/clipfrac": stats["vf_clipfrac"],
+            "val/explained_variance": explained_variance(batch["values"], batch["returns"], mask),
+            "val/eos_rate": batch["ended"].float().mean(),
+            "response_length": mask.sum(1).mean(),
+        }
+        values = torch.tensor([float(v) for v in local.values()], device=self.accelerator.device)
+        values = self.accelerator.reduce(values, reduction="mean")
+        metrics = dict(zip(local, values.tolist()))
+        metrics |= {"kl_coef": self.kl_ctl.value, "lr": self.schedulers[0].get_last_lr()[0]}
+        self.last_metrics = metrics
+        return metrics
+
+    def log(self, metrics: dict[str, float]) -> None:
+        if not self.accelerator.is_main_process:
+            return
+        for name, value in metrics.items():
+            self.writer.add_scalar(name, value, self.step)
+        self.metrics_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.metrics_path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps({"step": self.step, **metrics}) + "\n")
+        self.accelerator.print(f"ppo step {self.step}: score {metrics['objective/mean_score']:.3f} "
+                               f"kl {metrics['objective/kl']:.3f} length {metrics['response_length']:.1f}")  # fmt: skip
+
+    def log_samples(self, batch: dict, count: int = 4) -> None:
+        if not self.accelerator.is_main_process:
+            return
+        rows = [f"**Soru:** {p}\n\n**Yanıt:** {t}\n\n**Skor:** {float(s):.3f}"
+                for p, t, s in zip(batch["prompts"][:count], batch["texts"][:count], batch["scores"][:count])]  # fmt: skip
+        self.writer.add_text("samples/generations", "\n\n---\n\n".join(rows), self.step)
+
+    @torch.no_grad()
+    def evaluate(self) -> float:
+        """Mean combined score (without the KL term) of sampled answers to the held-out prompts, all processes
+        together; sampling uses a fixed seed so evaluations are comparable across steps and runs."""
+        from accelerate.utils import gather_object
+
+        acc = self.accelerator
+        with acc.split_between_processes(self.eval_prompts) as shard, torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.args.seed + 7)
+            scores: list[float] = []
+            if shard:
+                queries = [encode_prompt(self.tokenizer, p, self.system_prompt) for p in shard]
+                with acc.autocast():
+                    _, _, response, resp_mask = generate(acc.unwrap_model(self.policy), self.tokenizer, queries,
+                                                         self.gen_config, self.args.forward_batch_size, acc.device)  # fmt: skip
+                _, ended = response_mask(response, list(self.gen_config.eos_token_id))
+                scores = self.score(shard, response, ended & resp_mask.bool().any(1))[0].tolist()
+        scores = gather_object(scores)
+        mean = sum(scores) / max(len(scores), 1)
+        if acc.is_main_process:
+            self.writer.add_scalar("eval/mean_score", mean, self.step)
+            self.metrics_path.parent.mkdir(parents=True, exist_ok=True)
+            with self.metrics_path.open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps({"step": self.step, "eval/mean_score": mean, "eval/prompts": len(scores)}) + "\n")
+        return mean
+
+    # ------------------------------------------------------------------------------------------ checkpoints
+
+    def _trainable_state(self, model) -> dict[str, torch.Tensor]:
+        unwrapped = self.accelerator.unwrap_model(model)
+        return {n: p.detach().cpu() for n, p in unwrapped.named_parameters() if p.requires_grad}
+
+    def save_checkpoint(self) -> Path:
+        """checkpoint-<step>/: trainable weights of policy and critic, optimizer and scheduler states, step and KL
+        controller (trainer_state.json), and every process's RNG states."""
+        acc = self.accelerator
+        path = Path(self.args.output_dir) / f"checkpoint-{self.step}"
+        if acc.is_main_process:
+            path.mkdir(parents=True, exist_ok=True)
+            torch.save(self._trainable_state(self.policy), path / "policy_trainable.pt")
+            torch.save(self._trainable_state(self.value_model), path / "value_trainable.pt")
+            torch.save({"policy": self.policy_opt.state_dict(), "value": self.value_opt.state_dict(),
+                        "schedulers": [s.state_dict() for s in self.schedulers]}, path / "optimizers.pt")  # fmt: skip
+            (path / "trainer_state.json").write_text(json.dumps({
+                "step": self.step, "kl_controller": self.kl_ctl.state_dict(),
+                "world_size": acc.num_processes, "last_metrics": getattr(self, "last_metrics", {})}, indent=2))  # fmt: skip
+        acc.wait_for_everyone()
+        rng = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state(),
+               "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}  # fmt: skip
+        torch.save(rng, path / f"rng_state_{acc.process_index}.pt")
+        acc.wait_for_everyone()
+        if acc.is_main_process and self.args.save_total_limit:
+            for old in sorted(Path(self.args.output_dir).glob("checkpoint-*"),
+                              key=lambda p: int(p.name.split("-")[1]))[: -self.args.save_total_limit]:  # fmt: skip
+                shutil.rmtree(old, ignore_errors=True)
+        return path
+
+    def resolve_checkpoint(self, value: str) -> Path:
+        if str(value).lower() in {"true", "latest"}:
+            found = sorted(Path(self.args.output_dir).glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+            if not found:
+                raise FileNotFoundError(f"no checkpoint-* in {self.args.output_dir} to resume from")
+            return found[-1]
+        path = Path(value)
+        if not (path / "trainer_state.json").is_file():
+            raise FileNotFoundError(f"{path} is not a PPO checkpoint (no trainer_state.json)")
+        return path
+
+    def load_checkpoint(self, path: Path) -> None:
+        acc = self.accelerator
+        for model, name in ((self.policy, "policy"), (self.value_model, "value")):
+            state = torch.load(path / f"{name}_trainable.pt", map_location="cpu")
+            missing = set(self._trainable_state(model)) - set(state)
+            if missing:
+                raise RuntimeError(f"{path}: {name} checkpoint lacks {len(missing)} trainable tensors, e.g. {sorted(missing)[0]}")
+            acc.unwrap_model(model).load_state_dict(state, strict=False)
+        optimizers = torch.load(path / "optimizers.pt", map_location="cpu", weights_only=False)
+        self.policy_opt.load_state_dict(optimizers["policy"])
+        self.value_opt.load_state_dict(optimizers["value"])
+        for scheduler, state in zip(self.schedulers, optimizers["schedulers"]):
+            scheduler.load_state_dict(state)
+        trainer_state = json.loads((path / "trainer_state.json").read_text())
+        self.step = trainer_state["step"]
+        self.kl_ctl.load_state_dict(trainer_state["kl_controller"])
+        rng_path = path / f"rng_state_{acc.process_index}.pt"
+        if rng_path.is_file():
+            rng = torch.load(rng_path, weights_only=False)
+            random.setstate(rng["python"])
+            np.random.set_state(rng["numpy"])
+            torch.set_rng_state(rng["torch"])
+            if rng["cuda"] is not None and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(rng["cuda"])
+        acc.print(f"resumed from {path} at step {self.step} (kl_coef {self.kl_ctl.value:.4g})")
+
+    # ------------------------------------------------------------------------------------------ outputs
+
+    def save_policy(self, output_dir: str, merge_adapter: bool) -> str:
+        """The policy as a reloadable model: merged into a plain AutoModelForCausalLM if LoRA and `merge_adapter`,
+        else the adapter (LoRA) or full weights; plus the tokenizer. Returns what was saved."""
+        self.accelerator.wait_for_everyone()
+        policy = self.accelerator.unwrap_model(self.policy)
+        kind = "full model"
+        if self.accelerator.is_main_process:
+            if hasattr(policy, "merge_and_unload") and merge_adapter:
+                policy.merge_and_unload().save_pretrained(output_dir)
+                kind = "LoRA merged into the base (plain model)"
+            else:
+                policy.save_pretrained(output_dir)
+                kind = "LoRA adapter" if hasattr(policy, "peft_config") else kind
+            self.tokenizer.save_pretrained(output_dir)
+        self.accelerator.wait_for_everyone()
+        return kind
+
+    def save_value_model(self, output_dir: str) -> None:
+        if self.accelerator.is_main_process:
+            classifier = self.accelerator.unwrap_model(self.value_model).classifier
+            classifier.save_pretrained(output_dir)
+            self.tokenizer.save_pretrained(output_dir)
+        self.accelerator.wait_for_everyone()
+
+    def write_rank_report(self) -> None:
+        """ranks/rank<i>.json per process (multi-process runs): world size, steps and a weight checksum, which
+        must agree across ranks under DDP."""
+        acc = self.accelerator
+        if acc.num_processes < 2:
+            return
+        checksum = float(sum(p.detach().float().sum() for p in self.policy.parameters() if p.requires_grad))
+        path = Path(self.args.output_dir) / "ranks" / f"rank{acc.process_index}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        backend = torch.distributed.get_backend() if torch.distributed.is_initialized() else None
+        path.write_text(json.dumps({"rank": acc.process_index, "world_size": acc.num_processes, "backend": backend,
+                                    "ppo_steps": self.step, "policy_checksum": checksum,
+                                    "env_world_size": int(os.environ.get("WORLD_SIZE", "1"))}))  # fmt: skip
+
+
+def check_finite(metrics: dict[str, float]) -> None:
+    bad = [k for k, v in metrics.items() if isinstance(v, float) and not math.isfinite(v)]
+    if bad:
+        raise FloatingPointError(f"non-finite PPO metrics: {bad}")

@@ -1,0 +1,68 @@
+"""GRPO stage: reward functions as TRL calls them, the recipe's keys, and a real run that raises a rule reward."""
+
+import json
+
+import pytest
+import yaml
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from transformers import AutoModelForCausalLM, AutoTokenizer
+from trl import GRPOConfig, ModelConfig, TrlParser
+
+from rlhf.grpo import GRPOScriptArguments, TextReward, build_reward_funcs
+from tests.conftest import REPO_ROOT
+from tests.test_ppo import PROMPTS, TARGET_WORD, mean
+
+
+def test_grpo_recipes_use_known_keys_and_valid_batch_shape():
+    parser = TrlParser((GRPOScriptArguments, GRPOConfig, ModelConfig))
+    known = {action.dest for action in parser._actions} | {"env"}
+    files = sorted((REPO_ROOT / "configs/rlhf").glob("grpo_*.yaml"))
+    assert files
+    for path in files:
+        config = yaml.safe_load(path.read_text(encoding="utf-8"))
+        assert not set(config) - known, f"{path}: unknown keys {sorted(set(config) - known)}"
+        assert config["generation_batch_size"] % config["num_generations"] == 0, path
+
+
+def test_reward_functions_read_conversational_prompts_and_completions():
+    seen = []
+    reward = TextReward("target_word:buğday", lambda p, c: seen.append((p, c)) or [float(len(x)) for x in c])
+    prompts = [[{"role": "system", "content": "Sistem."}, {"role": "user", "content": "Buğday ne zaman ekilir?"}]] * 2
+    completions = [[{"role": "assistant", "content": " Ekimde. "}], [{"role": "assistant", "content": "Bilmem"}]]
+    assert reward(prompts=prompts, completions=completions, completion_ids=[[1], [2]], trainer_state=None) == [7.0, 6.0]
+    assert seen == [(["Buğday ne zaman ekilir?"] * 2, ["Ekimde.", "Bilmem"])]
+    assert reward.__name__ == "target_word_buğday"  # TRL logs rewards/<__name__>/mean
+    assert reward(prompts=["düz metin"], completions=["buğday ve arpa"]) == [14.0]  # plain-text datasets too
+
+    funcs, weights = build_reward_funcs(GRPOScriptArguments(reward_model=None,
+                                                            reward_terms=["target_word:buğday=2", "safety=0.5"]))  # fmt: skip
+    assert [f.__name__ for f in funcs] == ["target_word_buğday", "safety"] and weights == [2.0, 0.5]
+    unsafe = "Dozu iki katına çıkarın, bekleme süresine gerek yok."
+    assert funcs[0](prompts=["s"], completions=["Buğday ekilir."])[0] == 1.0
+    assert funcs[1](prompts=["s"], completions=[unsafe])[0] == -2.0
+
+
+@pytest.mark.slow
+def test_grpo_raises_a_rule_reward_on_the_tiny_model(tiny_model_dir, tmp_path, run_stage):
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text("".join(json.dumps({"prompt": p}, ensure_ascii=False) + "\n" for p in PROMPTS), encoding="utf-8")
+    out, runs = tmp_path / "grpo", tmp_path / "runs"
+    overrides = {"model_name_or_path": tiny_model_dir, "output_dir": out, "runs_dir": runs, "run_name": "test",
+                 "prompt_data": prompts, "system_prompt": "none", "reward_model": "none",
+                 "reward_terms": f"target_word:{TARGET_WORD}=1.0", "max_steps": 24, "max_completion_length": 16,
+                 "num_generations": 8, "per_device_train_batch_size": 32, "generation_batch_size": 32,
+                 "learning_rate": 5e-3, "logging_steps": 1, "disable_tqdm": "true"}  # fmt: skip
+    run_stage("rlhf/grpo.py", "--config", "configs/rlhf/grpo_tiny.yaml",
+              *[x for k, v in overrides.items() for x in (f"--{k}", str(v))])  # fmt: skip
+    history = json.loads((out / "log_history.json").read_text())
+    rewards = [entry["reward"] for entry in history if "reward" in entry]
+    assert len(rewards) == 24
+    # share of answers containing the word: measured ~0.1 over the first steps, ~0.8 by step 24
+    assert mean(rewards[-4:]) >= mean(rewards[:4]) + 0.4, rewards
+    assert all(entry["kl"] < 2.0 for entry in history if "kl" in entry)  # beta 0.02 keeps it near the reference
+    tags = set(EventAccumulator(str(runs / "grpo" / "test")).Reload().Tags()["scalars"])
+    assert {"train/reward", f"train/rewards/target_word_{TARGET_WORD}/mean", "train/kl"} <= tags
+    card = (out / "README.md").read_text(encoding="utf-8")
+    assert "# GRPO: test" in card and "reward_last_log" in card and "co2_kg" in card
+    AutoModelForCausalLM.from_pretrained(out)
+    AutoTokenizer.from_pretrained(out)
