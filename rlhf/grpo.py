@@ -19,8 +19,8 @@ from datasets import Dataset
 from transformers import AutoTokenizer
 from trl import GRPOConfig, GRPOTrainer, ModelConfig
 
-from rlhf.ppo import load_prompts, optional_value, parse_reward_terms
-from rlhf.rewards import RULES, target_word_reward
+from rlhf.ppo import load_prompts, optional_value
+from rlhf.rewards import RULES, parse_reward_terms, target_word_reward
 from shared.config import parse_config
 from shared.data import Rejects
 from shared.generation import DEFAULT_SYSTEM_PROMPT, chat_messages

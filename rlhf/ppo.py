@@ -22,7 +22,7 @@ from transformers import AutoModelForCausalLM, AutoModelForSequenceClassificatio
 from trl import ModelConfig
 
 from rlhf.ppo_trainer import PPOArguments, PPOTrainer, TokenValueModel
-from rlhf.rewards import CombinedReward
+from rlhf.rewards import CombinedReward, parse_reward_terms
 from shared.config import parse_config
 from shared.data import DataError, Rejects, read_rows
 from shared.generation import DEFAULT_SYSTEM_PROMPT
@@ -74,32 +74,17 @@ def load_prompts(specs: list[str], limit: int | None = None) -> list[str]:
     return prompts[:limit] if limit else prompts
 
 
-def parse_reward_terms(terms: list[str]) -> dict[str, float]:
-    weights = {}
-    for term in terms:
-        name, _, weight = term.rpartition("=") if "=" in term else (term, "", "1")
-        weights[name] = float(weight)
-    return weights
-
-
 def torch_dtype(name: str | None):
     return getattr(torch, name) if name and name != "auto" else None
 
 
 def build_reward(script_args: PPOScriptArguments, device, dtype) -> CombinedReward:
     """CombinedReward with its reward model placed on this process's device (and in the run's dtype)."""
-    from reward.score import RewardScorer
-
     weights = parse_reward_terms(script_args.reward_terms)
-    reward = CombinedReward({k: v for k, v in weights.items() if k != "reward_model"},
-                            batch_size=script_args.reward_batch_size)  # fmt: skip
-    if weights.get("reward_model"):
-        if not script_args.reward_model:
-            raise SystemExit("reward_terms has reward_model but no --reward_model path is set")
-        reward.weights["reward_model"] = weights["reward_model"]
-        reward.scorer = RewardScorer(script_args.reward_model, device=str(device), dtype=dtype,
-                                     max_length=script_args.reward_max_length)  # fmt: skip
-    return reward
+    if weights.get("reward_model") and not script_args.reward_model:
+        raise SystemExit("reward_terms has reward_model but no --reward_model path is set")
+    return CombinedReward(weights, script_args.reward_model, batch_size=script_args.reward_batch_size,
+                          max_length=script_args.reward_max_length, device=str(device), dtype=dtype)  # fmt: skip
 
 
 def load_policy(model_args: ModelConfig, args: PPOArguments):

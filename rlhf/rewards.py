@@ -42,11 +42,20 @@ RULES: dict[str, Callable[[str], float]] = {
 }
 
 
+def parse_reward_terms(terms: list[str]) -> dict[str, float]:
+    """`["reward_model=1.0", "turkish_share=0.5", "safety"]` → weights (a bare name weighs 1)."""
+    weights = {}
+    for term in terms:
+        name, _, weight = term.rpartition("=") if "=" in term else (term, "", "1")
+        weights[name] = float(weight)
+    return weights
+
+
 class CombinedReward:
     """score(prompts, responses) = Σ weight × term; terms are the reward model and rules from `RULES`."""
 
     def __init__(self, weights: dict[str, float], reward_model: str | None = None, batch_size: int = 16,
-                 max_length: int | None = None):  # fmt: skip
+                 max_length: int | None = None, device: str | None = None, dtype=None):  # fmt: skip
         self.weights = dict(weights)
         unknown = [n for n in self.weights if n != "reward_model" and n not in RULES and not n.startswith("target_word:")]
         if unknown:
@@ -57,7 +66,7 @@ class CombinedReward:
                 raise ValueError("the reward_model term needs a reward model path")
             from reward.score import RewardScorer
 
-            self.scorer = RewardScorer(reward_model, max_length=max_length)
+            self.scorer = RewardScorer(reward_model, device=device, dtype=dtype, max_length=max_length)
         self.batch_size = batch_size
 
     def terms(self, prompts: list[str], responses: list[str]) -> dict[str, list[float]]:
