@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\nDemo finished in {report['seconds']:.0f} s. Training CO2 total: {totals['co2_kg'] * 1000:.2f} g "
           f"({totals['energy_kwh'] * 1000:.2f} Wh, {totals['device_hours']:.4f} device-hours).")  # fmt: skip
     print(f"  Report and plots:  {art}/eval/tiny/report.md, {art}/eval/tiny/*.png, {art}/eval/tiny/results.json")
-    print(f"  Stage summary:     {out.relative_to(REPO_ROOT)}")
+    print(f"  Stage summary:     {art}/demo_summary.json")
     print(f"  TensorBoard:       make tensorboard   (or: tensorboard --logdir {runs})")
     print("  Annotation app:    make app   (demo admin credentials are printed there once)")
 

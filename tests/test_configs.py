@@ -2,22 +2,25 @@
 
 import pytest
 import yaml
-from trl import ModelConfig, RewardConfig, SFTConfig, TrlParser
+from trl import DPOConfig, KTOConfig, ModelConfig, RewardConfig, SFTConfig, TrlParser
 
 from reward.train import RewardScriptArguments
+from rlhf.dpo import PreferenceScriptArguments
 from sft.train import SFTScriptArguments
 from tests.conftest import REPO_ROOT
 
-RECIPES = {
-    "configs/sft": (SFTScriptArguments, SFTConfig, ModelConfig),
-    "configs/reward": (RewardScriptArguments, RewardConfig, ModelConfig),
+RECIPES = {  # folder or glob → the dataclasses its script parses (PPO/GRPO recipes: tests/test_ppo.py, test_grpo.py)
+    "configs/sft/*.yaml": (SFTScriptArguments, SFTConfig, ModelConfig),
+    "configs/reward/*.yaml": (RewardScriptArguments, RewardConfig, ModelConfig),
+    "configs/rlhf/dpo_*.yaml": (PreferenceScriptArguments, DPOConfig, ModelConfig),
+    "configs/rlhf/kto_*.yaml": (PreferenceScriptArguments, KTOConfig, ModelConfig),
 }
 
 
-@pytest.mark.parametrize("folder", sorted(RECIPES))
-def test_recipe_keys_are_known(folder):
-    known = {action.dest for action in TrlParser(RECIPES[folder])._actions} | {"env"}
-    files = sorted((REPO_ROOT / folder).glob("*.yaml"))
+@pytest.mark.parametrize("pattern", sorted(RECIPES))
+def test_recipe_keys_are_known(pattern):
+    known = {action.dest for action in TrlParser(RECIPES[pattern])._actions} | {"env"}
+    files = sorted(REPO_ROOT.glob(pattern))
     assert files
     for path in files:
         unknown = set(yaml.safe_load(path.read_text(encoding="utf-8"))) - known
