@@ -24,7 +24,7 @@ from shared.checkpoints import resolve_resume
 from shared.config import parse_config, save_resolved_config
 from shared.data import Rejects, is_critical_safety, load_sources, parse_sources, trainable_preferences
 from shared.model_card import write_model_card
-from shared.modeling import model_init_kwargs, peft_config, resolve_precision, save_merged, tensorboard_dir
+from shared.modeling import model_init_kwargs, peft_config, resolve_precision, save_trained, tensorboard_dir
 from shared.tensorboard import RankReportCallback, log_scalars
 from shared.tracking import ComputeTracker
 
@@ -107,11 +107,7 @@ def main(script_args: RewardScriptArguments, training_args: RewardConfig, model_
 
     # Save a self-contained model
     output_dir = training_args.output_dir
-    if lora is not None and script_args.merge_adapter:
-        if trainer.accelerator.is_main_process:
-            save_merged(trainer.accelerator.unwrap_model(trainer.model), tokenizer, output_dir)
-    else:
-        trainer.save_model(output_dir)
+    save_trained(trainer, tokenizer, output_dir, lora is not None and script_args.merge_adapter)
     trainer.accelerator.wait_for_everyone()
 
     # Evaluate the saved model on held-out pairs (this also proves it reloads)

@@ -20,7 +20,7 @@ from trl import DPOConfig, DPOTrainer, KTOConfig, KTOTrainer, ModelConfig
 from shared.checkpoints import resolve_resume
 from shared.config import parse_config
 from shared.data import Rejects, load_sources, parse_sources, to_conversational_preference, trainable_preferences
-from shared.modeling import model_init_kwargs, peft_config, resolve_precision, save_merged, tensorboard_dir
+from shared.modeling import model_init_kwargs, peft_config, resolve_precision, save_trained, tensorboard_dir
 from shared.stage import finish_stage
 from shared.tensorboard import RankReportCallback
 from shared.tracking import ComputeTracker
@@ -92,11 +92,7 @@ def main(script_args: PreferenceScriptArguments, training_args, model_args: Mode
         metrics |= {k: v for k, v in trainer.evaluate().items() if k.startswith("eval_")}
 
     output_dir = training_args.output_dir
-    if script_args.merge_adapter and model_args.use_peft:
-        if trainer.accelerator.is_main_process:
-            save_merged(trainer.accelerator.unwrap_model(trainer.model), trainer.processing_class, output_dir)
-    else:
-        trainer.save_model(output_dir)
+    save_trained(trainer, trainer.processing_class, output_dir, script_args.merge_adapter and model_args.use_peft)
     if trainer.accelerator.is_main_process:
         if script_args.eval_config:
             from shared.eval.stage import evaluate_stage

@@ -24,7 +24,7 @@ from rlhf.rewards import RULES, parse_reward_terms, target_word_reward
 from shared.config import parse_config
 from shared.data import Rejects
 from shared.generation import DEFAULT_SYSTEM_PROMPT, chat_messages
-from shared.modeling import model_init_kwargs, peft_config, resolve_precision, save_merged, tensorboard_dir
+from shared.modeling import model_init_kwargs, peft_config, resolve_precision, save_trained, tensorboard_dir
 from shared.stage import finish_stage
 from shared.tensorboard import RankReportCallback
 from shared.tracking import ComputeTracker
@@ -124,11 +124,7 @@ def main(script_args: GRPOScriptArguments, training_args: GRPOConfig, model_args
         metrics |= {"reward_first_log": rewards[0], "reward_last_log": rewards[-1], "reward_max_log": max(rewards)}
 
     output_dir = training_args.output_dir
-    if script_args.merge_adapter and model_args.use_peft:
-        if trainer.accelerator.is_main_process:
-            save_merged(trainer.accelerator.unwrap_model(trainer.model), tokenizer, output_dir)
-    else:
-        trainer.save_model(output_dir)
+    save_trained(trainer, tokenizer, output_dir, script_args.merge_adapter and model_args.use_peft)
     if trainer.accelerator.is_main_process:
         Path(output_dir, "log_history.json").write_text(json.dumps(trainer.state.log_history, indent=1))
         reference = "none (beta = 0)" if training_args.beta == 0 else (

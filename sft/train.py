@@ -21,7 +21,7 @@ from shared.config import parse_config, save_resolved_config
 from shared.data import Rejects, load_sources, parse_sources, split_rows
 from shared.generation import DEFAULT_SYSTEM_PROMPT, with_system_prompt
 from shared.model_card import write_model_card
-from shared.modeling import model_init_kwargs, peft_config, resolve_precision, save_merged, tensorboard_dir
+from shared.modeling import model_init_kwargs, peft_config, resolve_precision, save_trained, tensorboard_dir
 from shared.tensorboard import RankReportCallback, SampleAnswersCallback, log_scalars
 from shared.tracking import ComputeTracker
 
@@ -94,11 +94,7 @@ def main(script_args: SFTScriptArguments, training_args: SFTConfig, model_args: 
 
     # Save
     output_dir = training_args.output_dir
-    if script_args.merge_adapter and model_args.use_peft:
-        if trainer.accelerator.is_main_process:
-            save_merged(trainer.accelerator.unwrap_model(trainer.model), tokenizer, output_dir)
-    else:
-        trainer.save_model(output_dir)
+    save_trained(trainer, tokenizer, output_dir, script_args.merge_adapter and model_args.use_peft)
     if trainer.accelerator.is_main_process:
         if script_args.eval_config:
             from shared.eval.stage import evaluate_stage

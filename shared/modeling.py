@@ -81,6 +81,16 @@ def save_merged(model, tokenizer, output_dir: str | Path) -> Path:
     return Path(output_dir)
 
 
+def save_trained(trainer, tokenizer, output_dir: str | Path, merge_adapter: bool) -> None:
+    """Save a trainer's model: merged into a plain Transformers model when asked (LoRA), else as trained
+    (full weights, or adapter + modules_to_save). Every process calls it; only the main one writes a merge."""
+    if merge_adapter:
+        if trainer.accelerator.is_main_process:
+            save_merged(trainer.accelerator.unwrap_model(trainer.model), tokenizer, output_dir)
+    else:
+        trainer.save_model(output_dir)
+
+
 def tensorboard_dir(runs_root: str, stage: str, run_name: str) -> str:
     """One TensorBoard root for every stage: runs/<stage>/<run_name>. Transformers reads the env variable."""
     path = os.path.join(runs_root, stage, run_name)
