@@ -20,7 +20,7 @@ from transformers import AutoTokenizer
 from trl import GRPOConfig, GRPOTrainer, ModelConfig
 
 from rlhf.ppo import load_prompts, optional_value
-from rlhf.rewards import RULES, parse_reward_terms, target_word_reward
+from rlhf.rewards import RULES, RewardArguments, parse_reward_terms, target_word_reward
 from shared.config import parse_config
 from shared.data import Rejects
 from shared.generation import DEFAULT_SYSTEM_PROMPT, chat_messages
@@ -31,16 +31,11 @@ from shared.tracking import ComputeTracker
 
 
 @dataclass
-class GRPOScriptArguments:
+class GRPOScriptArguments(RewardArguments):
     prompt_data: list[str] = field(default_factory=lambda: ["data/prompts/annotation.jsonl"],
                                    metadata={"help": "rows with `prompt`, or SFT rows (`messages`: first user turn)"})
     max_prompts: int | None = None
     system_prompt: str | None = DEFAULT_SYSTEM_PROMPT
-    reward_model: str | None = "artifacts/reward/tiny"
-    reward_terms: list[str] = field(default_factory=lambda: ["reward_model=1.0"],
-                                    metadata={"help": "`name=weight`: reward_model, turkish_share, safety, target_word:<w>"})
-    reward_batch_size: int = 16
-    reward_max_length: int | None = None
     merge_adapter: bool = False
     runs_dir: str = "runs"
     country_iso_code: str = "TUR"

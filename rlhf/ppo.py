@@ -22,7 +22,7 @@ from transformers import AutoModelForCausalLM, AutoModelForSequenceClassificatio
 from trl import ModelConfig
 
 from rlhf.ppo_trainer import PPOArguments, PPOTrainer, TokenValueModel
-from rlhf.rewards import CombinedReward, parse_reward_terms
+from rlhf.rewards import CombinedReward, RewardArguments, parse_reward_terms
 from shared.config import parse_config
 from shared.data import DataError, Rejects, read_rows
 from shared.generation import DEFAULT_SYSTEM_PROMPT
@@ -33,18 +33,13 @@ from shared.tracking import ComputeTracker
 
 
 @dataclass
-class PPOScriptArguments:
+class PPOScriptArguments(RewardArguments):
     prompt_data: list[str] = field(default_factory=lambda: ["data/prompts/annotation.jsonl"],
                                    metadata={"help": "rows with `prompt`, or SFT rows (`messages`: first user turn)"})
     eval_prompt_data: list[str] = field(default_factory=list, metadata={"help": "empty: split num_eval_prompts off"})
     num_eval_prompts: int = 16
     max_prompts: int | None = None
     system_prompt: str | None = DEFAULT_SYSTEM_PROMPT
-    reward_model: str | None = "artifacts/reward/tiny"
-    reward_terms: list[str] = field(default_factory=lambda: ["reward_model=1.0"],
-                                    metadata={"help": "`name=weight`: reward_model, turkish_share, safety, target_word:<w>"})
-    reward_batch_size: int = 16
-    reward_max_length: int | None = None
     value_model: str | None = field(default=None, metadata={"help": "critic init; default: reward_model, else the policy"})
     value_use_peft: bool | None = field(default=None, metadata={"help": "LoRA on the critic; default: as use_peft"})
     merge_adapter: bool = field(default=True, metadata={"help": "LoRA: save the policy merged (plain model)"})

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from shared.text import turkish_lower, turkish_score
 
@@ -40,6 +41,17 @@ RULES: dict[str, Callable[[str], float]] = {
     "turkish_share": turkish_share_reward,
     "safety": safety_penalty,
 }
+
+
+@dataclass
+class RewardArguments:
+    """The reward settings PPO and GRPO share (their script dataclasses inherit them)."""
+
+    reward_model: str | None = "artifacts/reward/tiny"
+    reward_terms: list[str] = field(default_factory=lambda: ["reward_model=1.0"],
+                                    metadata={"help": "`name=weight`: reward_model, turkish_share, safety, target_word:<w>"})
+    reward_batch_size: int = 16
+    reward_max_length: int | None = None
 
 
 def parse_reward_terms(terms: list[str]) -> dict[str, float]:
