@@ -5,12 +5,12 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, aliased, joinedload, sessionmaker
 
 from annotation_app.config import AppConfig
 from annotation_app.passwords import hash_password, verify_password
@@ -23,9 +23,11 @@ from annotation_app.storage import (
     SEVERITIES,
     Annotator,
     Assignment,
+    Candidate,
     Correction,
     Flag,
     Item,
+    Prompt,
     Rating,
     Vote,
     open_database,
@@ -39,6 +41,45 @@ if TYPE_CHECKING:  # qc pulls in sklearn/statsmodels; loaded only when a report 
     from annotation_app.qc import QCReport
 
 SIDES = ("A", "B")  # A = left, B = right, as displayed
+
+
+# ---------------------------------------------------------------- hot-path statements
+# Built once with bind parameters: constructing them per request cost more CPU than running them.
+
+def _unseen_items(*, gold: bool):
+    seen = select(Assignment.item_id).where(Assignment.annotator_id == bindparam("annotator_id"))
+    return select(Item).where(Item.is_gold.is_(gold), Item.id.not_in(seen))
+
+
+def _open_items():
+    """Regular items the user has not seen that still have fewer than `per_item` active assignments;
+    active-learning priority first, then items closest to complete."""
+    taken = (select(Assignment.item_id, func.count(Assignment.id).label("n"))
+             .where(Assignment.is_swap_repeat.is_(False), Assignment.status != "skipped")
+             .group_by(Assignment.item_id).subquery())
+    n_taken = func.coalesce(taken.c.n, 0)
+    return (_unseen_items(gold=False)
+            .outerjoin(taken, taken.c.item_id == Item.id)
+            .where(n_taken < bindparam("per_item"))
+            .order_by(Item.priority.is_(None), Item.priority, n_taken.desc(), Item.id))
+
+
+def _task_texts():
+    left, right = aliased(Candidate), aliased(Candidate)
+    return (select(Prompt.text, Prompt.crop, Prompt.region, Prompt.season, Prompt.category, left.text, right.text)
+            .select_from(Assignment).join(Item, Item.id == Assignment.item_id)
+            .join(Prompt, Prompt.id == Item.prompt_id).join(left, left.id == Assignment.left_candidate_id)
+            .join(right, right.id == Assignment.right_candidate_id).where(Assignment.id == bindparam("assignment_id")))
+
+
+OPEN_ITEM = _open_items().limit(1)
+OPEN_ITEM_COUNT = select(func.count()).select_from(_open_items().subquery())
+UNSEEN_GOLD_ITEM = _unseen_items(gold=True).order_by(Item.id).limit(1)
+PENDING_ASSIGNMENT = (select(Assignment).where(Assignment.annotator_id == bindparam("annotator_id"),
+                                               Assignment.status == "pending").order_by(Assignment.id).limit(1))
+STATUS_COUNTS = (select(Assignment.status, func.count(Assignment.id))
+                 .where(Assignment.annotator_id == bindparam("annotator_id")).group_by(Assignment.status))
+TASK_TEXTS = _task_texts()
 
 
 class ValidationError(ValueError):
@@ -82,6 +123,15 @@ class VoteResult:
 class Progress:
     done: int
     total: int
+
+
+@dataclass(frozen=True)
+class Screen:
+    """What the annotator sees next, read in the same transaction as the vote or skip before it."""
+
+    task: Task | None          # None: nothing left
+    progress: Progress
+    result: VoteResult | None = None
 
 
 class AnnotationService:
@@ -146,16 +196,25 @@ class AnnotationService:
     def next_task(self, username: str) -> Task | None:
         """The user's pending task, else a new one (swap repeat, gold or regular); None when nothing is left."""
         with self._writing() as session:
-            annotator = _annotator(session, username)
-            assignment = self._pending(session, annotator) or self._new_assignment(session, annotator)
-            if assignment is None:
-                return None
-            assignment.shown_at = utcnow()
-            return _task(assignment)
+            return self._next_task(session, _annotator(session, username))
+
+    def next_screen(self, username: str) -> Screen:
+        """`next_task` and `progress` in one transaction (what the UI shows on load)."""
+        with self._writing() as session:
+            return self._screen(session, _annotator(session, username))
+
+    def _screen(self, session: Session, annotator: Annotator, result: VoteResult | None = None) -> Screen:
+        return Screen(self._next_task(session, annotator), self._progress(session, annotator), result)
+
+    def _next_task(self, session: Session, annotator: Annotator) -> Task | None:
+        pending = self._pending(session, annotator)
+        if pending is not None:
+            pending.shown_at = utcnow()  # time spent counts from the latest showing
+        assignment = pending or self._new_assignment(session, annotator)
+        return None if assignment is None else _task(session, assignment.id)
 
     def _pending(self, session: Session, annotator: Annotator) -> Assignment | None:
-        return session.scalar(select(Assignment).where(Assignment.annotator_id == annotator.id,
-                                                       Assignment.status == "pending").order_by(Assignment.id))
+        return session.scalar(PENDING_ASSIGNMENT, {"annotator_id": annotator.id})
 
     def _new_assignment(self, session: Session, annotator: Annotator) -> Assignment | None:
         if self._rng.random() < self.config.swap_repeat_share:
@@ -163,33 +222,21 @@ class AnnotationService:
             if repeat is not None:
                 return repeat
         if self._rng.random() < self.config.gold_share:
-            gold = session.scalar(self._unseen_items(annotator, gold=True).order_by(Item.id))
+            gold = session.scalar(UNSEEN_GOLD_ITEM, {"annotator_id": annotator.id})
             if gold is not None:
                 return self._assign(session, annotator, gold)
-        item = session.scalar(self._open_items(annotator).limit(1))
+        item = session.scalar(OPEN_ITEM, self._open_item_params(annotator))
         return None if item is None else self._assign(session, annotator, item)
 
-    def _unseen_items(self, annotator: Annotator, *, gold: bool):
-        seen = select(Assignment.item_id).where(Assignment.annotator_id == annotator.id)
-        return select(Item).where(Item.is_gold.is_(gold), Item.id.not_in(seen))
-
-    def _open_items(self, annotator: Annotator):
-        """Regular items this user has not seen that still have fewer than k active assignments;
-        active-learning priority first, then items closest to complete."""
-        taken = (select(Assignment.item_id, func.count(Assignment.id).label("n"))
-                 .where(Assignment.is_swap_repeat.is_(False), Assignment.status != "skipped")
-                 .group_by(Assignment.item_id).subquery())
-        n_taken = func.coalesce(taken.c.n, 0)
-        return (self._unseen_items(annotator, gold=False)
-                .outerjoin(taken, taken.c.item_id == Item.id)
-                .where(n_taken < self.config.annotators_per_item)
-                .order_by(Item.priority.is_(None), Item.priority, n_taken.desc(), Item.id))
+    def _open_item_params(self, annotator: Annotator) -> dict:
+        return {"annotator_id": annotator.id, "per_item": self.config.annotators_per_item}
 
     def _assign(self, session: Session, annotator: Annotator, item: Item) -> Assignment:
         left, right = item.candidate_a_id, item.candidate_b_id
         if self._rng.random() < 0.5:
             left, right = right, left
-        assignment = Assignment(item=item, annotator=annotator, left_candidate_id=left, right_candidate_id=right)
+        assignment = Assignment(item=item, annotator=annotator, left_candidate_id=left, right_candidate_id=right,
+                                shown_at=utcnow())
         session.add(assignment)
         session.flush()
         return assignment
@@ -211,7 +258,7 @@ class AnnotationService:
             return None
         repeat = Assignment(item_id=original.item_id, annotator=annotator, is_swap_repeat=True,
                             repeat_of_id=original.id, left_candidate_id=original.right_candidate_id,
-                            right_candidate_id=original.left_candidate_id)
+                            right_candidate_id=original.left_candidate_id, shown_at=utcnow())
         session.add(repeat)
         session.flush()
         return repeat
@@ -219,11 +266,11 @@ class AnnotationService:
     def progress(self, username: str) -> Progress:
         """done / (done + pending + regular items still open to this user)."""
         with self._reading() as session:
-            annotator = _annotator(session, username)
-            by_status = dict(session.execute(
-                select(Assignment.status, func.count(Assignment.id))
-                .where(Assignment.annotator_id == annotator.id).group_by(Assignment.status)).all())
-            open_items = session.scalar(select(func.count()).select_from(self._open_items(annotator).subquery()))
+            return self._progress(session, _annotator(session, username))
+
+    def _progress(self, session: Session, annotator: Annotator) -> Progress:
+        by_status = dict(session.execute(STATUS_COUNTS, {"annotator_id": annotator.id}).all())
+        open_items = session.scalar(OPEN_ITEM_COUNT, self._open_item_params(annotator))
         done = by_status.get("done", 0)
         return Progress(done=done, total=done + by_status.get("pending", 0) + open_items)
 
@@ -235,21 +282,36 @@ class AnnotationService:
         self._validate(vote)
         try:
             with self._writing() as session:
-                assignment = _owned_assignment(session, username, vote.assignment_id)
-                if assignment.vote is not None:
-                    return _result(assignment.vote, already_recorded=True)
-                if assignment.status == "skipped":
-                    raise ValidationError("Bu görev atlanmış; oy verilemez.")
-                stored = self._store_vote(session, assignment, vote)
-                return _result(stored, already_recorded=False)
+                return self._vote_once(session, username, vote)[1]
         except IntegrityError:
-            # A concurrent double submit (e.g. from another process) won the race on the unique
-            # assignment id; report its vote.
-            with self._reading() as session:
-                existing = _owned_assignment(session, username, vote.assignment_id).vote
-                if existing is None:
-                    raise
-                return _result(existing, already_recorded=True)
+            return self._recorded_result(username, vote.assignment_id)
+
+    def vote_and_next(self, username: str, vote: VoteInput) -> Screen:
+        """`submit_vote`, then the next task and progress, in one transaction (what the UI's submit runs)."""
+        self._validate(vote)
+        try:
+            with self._writing() as session:
+                annotator, result = self._vote_once(session, username, vote)
+                return self._screen(session, annotator, result)
+        except IntegrityError:
+            return replace(self.next_screen(username), result=self._recorded_result(username, vote.assignment_id))
+
+    def _vote_once(self, session: Session, username: str, vote: VoteInput) -> tuple[Annotator, VoteResult]:
+        assignment = _owned_assignment(session, username, vote.assignment_id)
+        if assignment.vote is not None:
+            return assignment.annotator, _result(assignment.vote, already_recorded=True)
+        if assignment.status == "skipped":
+            raise ValidationError("Bu görev atlanmış; oy verilemez.")
+        return assignment.annotator, _result(self._store_vote(session, assignment, vote), already_recorded=False)
+
+    def _recorded_result(self, username: str, assignment_id: int) -> VoteResult:
+        """After an IntegrityError: a concurrent double submit (e.g. from another process) won the race on
+        the unique assignment id; report its vote."""
+        with self._reading() as session:
+            existing = _owned_assignment(session, username, assignment_id).vote
+            if existing is None:
+                raise RuntimeError(f"assignment {assignment_id}: integrity error but no stored vote")
+            return _result(existing, already_recorded=True)
 
     def _validate(self, vote: VoteInput) -> None:
         if vote.choice not in CHOICES:
@@ -286,26 +348,36 @@ class AnnotationService:
             time_spent_ms=max(0, int((utcnow() - shown_at).total_seconds() * 1000)),
             comment=normalize_turkish(vote.comment or ""),
         )
-        for side, scores in vote.ratings.items():
-            stored.ratings += [Rating(candidate_id=side_candidate[side], criterion=criterion, score=score)
-                               for criterion, score in scores.items()]
-        for side, flags in vote.flags.items():
-            stored.flags += [Flag(candidate_id=side_candidate[side], flag_type=flag_type, severity=severity)
-                             for flag_type, severity in flags.items()]
-        for side, text in vote.corrections.items():
-            text = normalize_turkish(text or "")
-            if text:
-                stored.corrections.append(Correction(candidate_id=side_candidate[side], text=text))
         assignment.status = "done"
         session.add(stored)
         session.flush()
+        # Child rows as one executemany each: the ORM would insert the 8 ratings one by one to fetch their ids.
+        children = {
+            Rating: [{"candidate_id": side_candidate[side], "criterion": criterion, "score": score}
+                     for side, scores in vote.ratings.items() for criterion, score in scores.items()],
+            Flag: [{"candidate_id": side_candidate[side], "flag_type": flag_type, "severity": severity}
+                   for side, flags in vote.flags.items() for flag_type, severity in flags.items()],
+            Correction: [{"candidate_id": side_candidate[side], "text": text}
+                         for side, raw in vote.corrections.items() if (text := normalize_turkish(raw or ""))],
+        }
+        for model, rows in children.items():
+            if rows:
+                session.execute(insert(model), [{"vote_id": stored.id, **row} for row in rows])
         return stored
 
     def skip(self, username: str, assignment_id: int) -> None:
         with self._writing() as session:
-            assignment = _owned_assignment(session, username, assignment_id)
-            if assignment.status == "pending":
-                assignment.status = "skipped"
+            self._skip(session, username, assignment_id)
+
+    def skip_and_next(self, username: str, assignment_id: int) -> Screen:
+        with self._writing() as session:
+            return self._screen(session, self._skip(session, username, assignment_id))
+
+    def _skip(self, session: Session, username: str, assignment_id: int) -> Annotator:
+        assignment = _owned_assignment(session, username, assignment_id)
+        if assignment.status == "pending":
+            assignment.status = "skipped"
+        return assignment.annotator
 
     # ------------------------------------------------------------ admin
 
@@ -336,7 +408,8 @@ def _annotator(session: Session, username: str | None) -> Annotator:
 
 
 def _owned_assignment(session: Session, username: str, assignment_id: int) -> Assignment:
-    assignment = session.get(Assignment, int(assignment_id))
+    assignment = session.get(Assignment, int(assignment_id), options=[
+        joinedload(Assignment.annotator), joinedload(Assignment.vote), joinedload(Assignment.item)])
     if assignment is None:
         raise ValidationError("Görev bulunamadı.")
     if assignment.annotator.username != username:
@@ -344,11 +417,8 @@ def _owned_assignment(session: Session, username: str, assignment_id: int) -> As
     return assignment
 
 
-def _task(assignment: Assignment) -> Task:
-    prompt = assignment.item.prompt
-    return Task(assignment_id=assignment.id, prompt=prompt.text, crop=prompt.crop, region=prompt.region,
-                season=prompt.season, category=prompt.category, answer_a=assignment.left_candidate.text,
-                answer_b=assignment.right_candidate.text)
+def _task(session: Session, assignment_id: int) -> Task:
+    return Task(assignment_id, *session.execute(TASK_TEXTS, {"assignment_id": assignment_id}).one())
 
 
 def _result(vote: Vote, *, already_recorded: bool) -> VoteResult:

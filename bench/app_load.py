@@ -6,9 +6,10 @@ submit. Reported per phase: submit latency p50/p95 (ms), votes/s, and where the 
 CPU and this (client) process's CPU per request, so the client's own cost is visible.
 
 Phases, all in the same run:
-  service            in-process service layer: submit_vote + next_task + progress (what /submit_vote runs)
+  service            in-process service layer: vote_and_next (what /submit_vote runs)
   server             real server on 127.0.0.1, a lean HTTP client per annotator (one keep-alive connection,
-                     Gradio's queue protocol: POST queue/join + SSE queue/data, as the browser does)
+                     speaking Gradio's protocol as the browser does: one POST run/<api> for events that skip
+                     the queue, as the annotation events do; POST queue/join + SSE queue/data otherwise)
   server_noop        the same client against /bench_noop: same inputs and outputs as /submit_vote, no database;
                      Gradio + HTTP + client overhead alone
   gradio_client      real server driven by gradio_client.Client (what the tests use; 2 HTTP connections and
@@ -56,7 +57,7 @@ NOOP_API = "bench_noop"
 # ---------------------------------------------------------------- server side (run in the server subprocess)
 
 def add_noop_endpoint(demo, service) -> None:
-    """/bench_noop: the inputs and outputs of /submit_vote, checks the login, touches no database."""
+    """/bench_noop: the inputs, outputs and queue setting of /submit_vote; checks the login, touches no database."""
     import gradio as gr
 
     from annotation_app.ui import _user
@@ -70,7 +71,7 @@ def add_noop_endpoint(demo, service) -> None:
         return assignment, "soru", "meta", "cevap a", "cevap b", "İlerleme: **0 / 0**", "Oyunuz kaydedildi."
 
     noop.__annotations__["request"] = gr.Request  # a real class: `gr` is not a global here for Gradio to resolve
-    gr.Button(visible=False).click(noop, submit.inputs, submit.outputs, api_name=NOOP_API,
+    gr.Button(visible=False).click(noop, submit.inputs, submit.outputs, api_name=NOOP_API, queue=submit.queue,
                                    api_visibility="undocumented")
 
 
@@ -89,7 +90,7 @@ def serve(argv: list[str]) -> None:
 # ---------------------------------------------------------------- clients
 
 class LeanClient:
-    """One annotator's browser-like client: a keep-alive HTTP connection and Gradio's queue protocol."""
+    """One annotator's browser-like client: a keep-alive HTTP connection and Gradio's HTTP protocol."""
 
     def __init__(self, url: str, username: str, password: str) -> None:
         import httpx
@@ -99,12 +100,22 @@ class LeanClient:
         config = self.http.get("config").json()
         self.prefix = config.get("api_prefix", "/gradio_api").strip("/") + "/"
         self.fn_index = {dep["api_name"]: dep["id"] for dep in config["dependencies"] if dep.get("api_name")}
+        # As the browser decides: an event with `queue: false` is one POST to run/<api_name>.
+        self.skips_queue = {dep["api_name"]: not (config.get("enable_queue", True) if dep.get("queue") is None
+                                                  else dep["queue"])
+                            for dep in config["dependencies"] if dep.get("api_name")}
         self.session_hash = uuid.uuid4().hex
 
     def predict(self, *data, api_name: str) -> list:
-        joined = self.http.post(self.prefix + "queue/join", json={
-            "data": list(data), "fn_index": self.fn_index[api_name.lstrip("/")], "session_hash": self.session_hash,
-            "event_data": None, "trigger_id": None})
+        api_name = api_name.lstrip("/")
+        body = {"data": list(data), "fn_index": self.fn_index[api_name], "session_hash": self.session_hash,
+                "event_data": None, "trigger_id": None}
+        if self.skips_queue[api_name]:
+            reply = self.http.post(self.prefix + f"run/{api_name}", json=body)
+            if reply.status_code != 200:
+                raise RuntimeError(f"{api_name} failed: {reply.status_code} {reply.text[:300]}")
+            return reply.json()["data"]
+        joined = self.http.post(self.prefix + "queue/join", json=body)
         joined.raise_for_status()
         event_id, output = joined.json()["event_id"], None
         with self.http.stream("GET", self.prefix + "queue/data", params={"session_hash": self.session_hash}) as stream:
@@ -224,12 +235,9 @@ def bench_service(workdir: Path, clients: int, votes: int, think_ms: float, dead
 
     def submit(k: int, task):
         user = f"bench{k:02d}"
-        service.submit_vote(user, VoteInput(task.assignment_id, "a_better", ratings=RATINGS,
-                                            flags={"B": {"wrong_dose_unit": "critical"}},
-                                            corrections={"B": "Düzeltilmiş cevap."}))
-        following = service.next_task(user)
-        service.progress(user)
-        return following
+        return service.vote_and_next(user, VoteInput(task.assignment_id, "a_better", ratings=RATINGS,
+                                                     flags={"B": {"wrong_dose_unit": "critical"}},
+                                                     corrections={"B": "Düzeltilmiş cevap."})).task
 
     return measure(clients, votes, think_ms, deadline, lambda k: service.next_task(f"bench{k:02d}"), submit)
 

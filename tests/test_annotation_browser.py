@@ -53,9 +53,13 @@ def test_keyboard_voting_in_a_real_browser(tmp_path):
     try:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1280, "height": 1500})
+            # an agronomist's browser in Turkish: Gradio's login page follows the browser language
+            page = browser.new_page(viewport={"width": 1280, "height": 1500}, locale="tr-TR")
             page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
             page.goto(url)
+            page.get_by_role("button", name="Giriş yap").wait_for(timeout=30_000)
+            assert "Kullanıcı adı" in page.inner_text("body") and "Parola" in page.inner_text("body")
+            assert "kullanıcı adınız ve parolanızla girin" in page.inner_text("body")
             page.fill("input[type=text]", "ayse")
             page.fill("input[type=password]", "parola-123")
             page.keyboard.press("Enter")
@@ -77,6 +81,10 @@ def test_keyboard_voting_in_a_real_browser(tmp_path):
             page.keyboard.press("Enter")
             page.wait_for_function("document.querySelector('#status').innerText.includes('kaydedildi')")
             page.wait_for_function("document.querySelector('#progress').innerText.includes('1 / 2')")
+            # the browser clears the form for the next task: no choice, no ratings or flags, default severity
+            page.wait_for_function("document.querySelectorAll('#choice input:checked').length === 0")
+            assert page.locator(f"#rate-{good}-dogruluk input:checked, #flags-{bad} input:checked").count() == 0
+            assert page.locator(f"#severity-{bad} input[value=medium]").is_checked()
 
             # the second task carries an XSS payload: shown as text, never run
             assert XSS in page.inner_text("#prompt")

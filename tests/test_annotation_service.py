@@ -132,6 +132,24 @@ def test_pending_task_is_resumed_and_progress_counts(service):
     assert (service.progress("ali").done, service.progress("ali").total) == (1, 6)
 
 
+def test_vote_and_next_returns_the_following_screen_in_one_step(service):
+    first = service.next_screen("ali")
+    assert first.progress == service.progress("ali") and first.result is None
+    screen = service.vote_and_next("ali", VoteInput(first.task.assignment_id, "a_better", ratings=FULL_RATINGS))
+    assert not screen.result.already_recorded
+    assert screen.task.assignment_id != first.task.assignment_id
+    assert screen.task == service.next_task("ali")  # the new task is the user's pending one
+    assert (screen.progress.done, screen.progress.total) == (1, 6) == (service.progress("ali").done, 6)
+    again = service.vote_and_next("ali", VoteInput(first.task.assignment_id, "b_better"))
+    assert again.result.already_recorded and again.result.vote_id == screen.result.vote_id
+    assert again.task == screen.task and again.progress == screen.progress
+    skipped = service.skip_and_next("ali", screen.task.assignment_id)
+    assert skipped.task.assignment_id not in (first.task.assignment_id, screen.task.assignment_id)
+    with service.sessions() as session:
+        assert session.get(Assignment, screen.task.assignment_id).status == "skipped"
+        assert session.scalar(select(func.count(Rating.id))) == 8
+
+
 def test_gold_items_are_mixed_in_hidden(tmp_path):
     svc = make_service(tmp_path, gold_share=1.0)
     seed_database(svc, 3, n_gold=2)
