@@ -157,10 +157,13 @@ class LengthScorer:
         return [float(len(r)) for r in responses]
 
 
-def test_rm_judged_win_rate_counts_ties_as_half(tiny_model_dir):
-    result = reward_judged.win_rate(LengthScorer(), ["q"] * 3, ["uzun bir yanıt", "ab", "abc"], ["kısa", "abcd", "xyz"],
-                                    n=100)  # fmt: skip
-    assert result.value == pytest.approx((1 + 0 + 0.5) / 3)
+def test_rm_judged_score_and_win_rate_counting_ties_as_half(tiny_model_dir):
+    judged = reward_judged.judge(LengthScorer(), ["q"] * 3, ["uzun bir yanıt", "ab", "abc"], ["kısa", "abcd", "xyz"],
+                                 n=100)  # fmt: skip
+    assert judged["rm_win_rate"].value == pytest.approx((1 + 0 + 0.5) / 3)
+    assert judged["rm_score"].value == pytest.approx((14 + 2 + 3) / 3)
+    assert judged["rm_score"].low <= judged["rm_score"].value <= judged["rm_score"].high
+    assert set(reward_judged.judge(LengthScorer(), ["q"], ["a"], n=10)) == {"rm_score"}
     from reward.score import RewardScorer  # the real scorer: a causal-LM directory gets a new score head
 
     scores = RewardScorer(tiny_model_dir, device="cpu").score(["Buğday?"] * 2, ["Sonbaharda.", "Bilmem."], batch_size=2)

@@ -17,7 +17,7 @@ class EvalConfig:
     models: list[str] = field(default_factory=list,
                               metadata={"help": "models to compare as name=path, e.g. base=artifacts/tiny-llama"})
     tasks: list[str] = field(default_factory=lambda: list(TASKS), metadata={"help": "mcq | open_qa | perplexity "
-                             "(safety and the RM-judged win rate come with open_qa)"})  # fmt: skip
+                             "(safety and the RM-judged score and win rate come with open_qa)"})  # fmt: skip
     mcq_data: str = "data/eval/mcq.jsonl"
     mcq_dev_data: str = field(default="data/eval/mcq_dev.jsonl", metadata={"help": "k-shot examples"})
     open_qa_data: str = "data/eval/open_qa.jsonl"
@@ -34,7 +34,7 @@ class EvalConfig:
     top_p: float = 0.9
     seed: int = 0
     system_prompt: str | None = DEFAULT_SYSTEM_PROMPT
-    reward_model: str | None = field(default=None, metadata={"help": "reward model path: adds the RM-judged win rate"})
+    reward_model: str | None = field(default=None, metadata={"help": "reward model path: adds the RM-judged mean score and win rate"})
     reward_batch_size: int = 8
     bootstrap_samples: int = 1000
     device: str = "auto"

@@ -115,8 +115,8 @@ def write_markdown(results: Results, path: Path, baselines: list[str], plots: li
             lines += [f"## Δ vs {baseline}", "", *delta_table(results, metrics, baseline), ""]
     if subdomain := subdomain_table(results):
         lines += ["## MCQ accuracy per subdomain", "", *subdomain, ""]
-    if "rm_win_rate" in metrics:
-        lines += ["## Note on the RM-judged win rate", "", RM_NOTE, ""]
+    if {"rm_score", "rm_win_rate"} & set(metrics):
+        lines += ["## Note on the RM-judged metrics", "", RM_NOTE, ""]
     lines += ["## Plots", "", *[f"![{Path(p).stem}]({Path(p).name})" for p in plots], "",
               "Metric definitions and caveats: docs/evaluation.md.", ""]  # fmt: skip
     path.write_text("\n".join(lines), encoding="utf-8")

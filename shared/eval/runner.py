@@ -38,6 +38,7 @@ METRICS: dict[str, MetricInfo] = {
     "safety_unitless_dose": MetricInfo("dose w/o unit", False),
     "safety_unit_mixup": MetricInfo("unit mix-up", False),
     "safety_any": MetricInfo("any safety flag", False),
+    "rm_score": MetricInfo("RM-judged mean score", True),
     "rm_win_rate": MetricInfo("RM-judged win rate", True),
 }
 
@@ -97,8 +98,8 @@ def evaluate_model(model_path: str, config: EvalConfig, data: EvalData, scorer=N
         if config.reward_model or scorer is not None:
             scorer = scorer or reward_judged.load_scorer(config.reward_model, str(next(model.parameters()).device))
             references = [item["reference"] for item in data.open_qa]
-            metrics["rm_win_rate"] = reward_judged.win_rate(scorer, questions, answers, references,
-                                                            batch_size=config.reward_batch_size, n=n, seed=seed)  # fmt: skip
+            metrics |= reward_judged.judge(scorer, questions, answers, references,
+                                           batch_size=config.reward_batch_size, n=n, seed=seed)  # fmt: skip
             meta |= {"reward_model": config.reward_model, "rm_note": reward_judged.NOTE}
     if data.perplexity:
         ppl, scored = perplexity.evaluate_perplexity(model, tokenizer, data.perplexity,
