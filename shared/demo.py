@@ -27,7 +27,7 @@ ACCELERATE = [str(BIN / "accelerate"), "launch", "--config_file", "configs/accel
 # Per scale: model size and steps per stage. `full` is the documented demo (<= 15 min on 2 cores); `fast` is the
 # smoke run `make test` uses (the <1M model, a few steps each, small evaluation limits).
 SCALES = {
-    "full": {"size": "small", "sft": 120, "reward": 80, "dpo": 60, "ppo": 12, "grpo": 12, "candidates": 24,
+    "full": {"size": "small", "sft": 100, "reward": 70, "dpo": 40, "ppo": 10, "grpo": 12, "candidates": 24,
              "eval": []},
     "fast": {"size": "tiny", "sft": 12, "reward": 6, "dpo": 4, "ppo": 2, "grpo": 2, "candidates": 4,
              "eval": ["--max_mcq", "10", "--max_open_qa", "4", "--max_perplexity", "8", "--bootstrap_samples", "100"]},
@@ -124,6 +124,28 @@ def _compute(outputs: list[str]) -> dict:
     return {}
 
 
+ALIGNED = ("dpo", "ppo", "grpo")
+
+
+def loop_checks(results: dict) -> list[dict]:
+    """What the loop should show: SFT ahead of base (MCQ accuracy, SFT-validation perplexity) and each aligned
+    model's mean reward-model score ahead of SFT on the held-out questions. Reported, not enforced: the fast
+    scale trains a few steps only."""
+    def value(model: str, metric: str) -> float | None:
+        return results.get(model, {}).get("metrics", {}).get(metric, {}).get("value")
+
+    wanted = [("sft", "base", "mcq_acc", True), ("sft", "base", "val_perplexity", False),
+              *[(model, "sft", "rm_score", True) for model in ALIGNED]]  # fmt: skip
+    checks = []
+    for model, baseline, metric, higher in wanted:
+        ours, theirs = value(model, metric), value(baseline, metric)
+        if ours is None or theirs is None:
+            continue
+        checks.append({"model": model, "baseline": baseline, "metric": metric, "value": ours,
+                       "baseline_value": theirs, "ahead": ours > theirs if higher else ours < theirs})
+    return checks
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m shared.demo", description=__doc__)
     parser.add_argument("--scale", choices=sorted(SCALES), default=os.environ.get("DEMO_SCALE", "full"))
@@ -132,13 +154,18 @@ def main(argv: list[str] | None = None) -> None:
     start = time.perf_counter()
     summary = run_stages(stages(args.scale, args.root), REPO_ROOT / args.root / "artifacts" / "demo_logs")
     totals = {k: sum(s.get(k, 0.0) for s in summary) for k in ("device_hours", "energy_kwh", "co2_kg")}
+    results = json.loads((REPO_ROOT / args.root / "artifacts" / "eval" / "tiny" / "results.json").read_text())
+    checks = loop_checks(results)
     report = {"scale": args.scale, "seconds": round(time.perf_counter() - start, 1), "stages": summary,
-              "compute_totals": totals}  # fmt: skip
+              "compute_totals": totals, "checks": checks}  # fmt: skip
     out = REPO_ROOT / args.root / "artifacts" / "demo_summary.json"
     out.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
     art, runs = f"{args.root}/artifacts", f"{args.root}/runs"
     print(f"\nDemo finished in {report['seconds']:.0f} s. Training CO2 total: {totals['co2_kg'] * 1000:.2f} g "
           f"({totals['energy_kwh'] * 1000:.2f} Wh, {totals['device_hours']:.4f} device-hours).")  # fmt: skip
+    for check in checks:
+        print(f"  {'✓' if check['ahead'] else '✗'} {check['model']} {'ahead of' if check['ahead'] else 'not ahead of'} "
+              f"{check['baseline']} on {check['metric']}: {check['value']:.4g} vs {check['baseline_value']:.4g}")
     print(f"  Report and plots:  {art}/eval/tiny/report.md, {art}/eval/tiny/*.png, {art}/eval/tiny/results.json")
     print(f"  Stage summary:     {art}/demo_summary.json")
     print(f"  TensorBoard:       make tensorboard   (or: tensorboard --logdir {runs})")

@@ -1,12 +1,18 @@
-"""`make demo DEMO_SCALE=fast`: the whole loop end to end on the <1M model, plus the stop-at-first-failure rule."""
+"""`make demo DEMO_SCALE=fast`: the whole loop end to end on the <1M model, then `make round` on its outputs;
+plus the stop-at-first-failure rule and the loop checks."""
 
 import json
 import subprocess
 import sys
 
 import pytest
+import yaml
+from sqlalchemy import func, select
 
-from shared.demo import Stage, run_stages
+from annotation_app.config import AppConfig
+from annotation_app.service import AnnotationService, VoteInput
+from annotation_app.storage import Candidate
+from shared.demo import Stage, loop_checks, run_stages
 from tests.conftest import REPO_ROOT
 
 
@@ -21,6 +27,18 @@ def test_demo_stops_at_the_first_failing_stage_and_names_it(tmp_path):
     assert not (REPO_ROOT / "never-ran").exists()
 
 
+def test_loop_checks_compare_sft_with_base_and_aligned_models_with_sft():
+    def metrics(**values):
+        return {"metrics": {name: {"value": v, "low": v, "high": v} for name, v in values.items()}}
+
+    results = {"base": metrics(mcq_acc=0.2, val_perplexity=900.0, rm_score=-1.0),
+               "sft": metrics(mcq_acc=0.5, val_perplexity=400.0, rm_score=0.1),
+               "dpo": metrics(rm_score=0.3), "ppo": metrics(rm_score=0.05)}  # no grpo: no check for it
+    verdicts = {(c["model"], c["metric"]): c["ahead"] for c in loop_checks(results)}
+    assert verdicts == {("sft", "mcq_acc"): True, ("sft", "val_perplexity"): True, ("dpo", "rm_score"): True,
+                        ("ppo", "rm_score"): False}
+
+
 @pytest.mark.slow
 def test_fast_demo_runs_the_whole_loop(tmp_path):
     result = subprocess.run([sys.executable, "-m", "shared.demo", "--scale", "fast", "--root", str(tmp_path)],
@@ -31,6 +49,10 @@ def test_fast_demo_runs_the_whole_loop(tmp_path):
         "tiny model", "data preparation", "SFT", "annotation candidates", "app export", "reward model", "DPO",
         "PPO", "GRPO", "comparison"]  # fmt: skip
     assert summary["compute_totals"]["co2_kg"] > 0
+    checks = {(c["model"], c["metric"]) for c in summary["checks"]}
+    assert checks == {("sft", "mcq_acc"), ("sft", "val_perplexity"), ("dpo", "rm_score"), ("ppo", "rm_score"),
+                      ("grpo", "rm_score")}
+    assert "on rm_score" in result.stdout
     report = (tmp_path / "artifacts" / "eval" / "tiny" / "report.md").read_text(encoding="utf-8")
     for name in ("base", "sft", "dpo", "ppo", "grpo"):
         assert f"| {name} |" in report
@@ -39,3 +61,36 @@ def test_fast_demo_runs_the_whole_loop(tmp_path):
     assert list((tmp_path / "artifacts" / "eval" / "tiny").glob("*.png"))
     assert (tmp_path / "runs" / "eval" / "ppo").is_dir() and (tmp_path / "runs" / "sft").is_dir()
     assert "Demo finished" in result.stdout and "make tensorboard" in result.stdout
+
+    # `make round` on the demo's outputs: two agronomists vote in the app DB, then one round closes the loop
+    db_url = f"sqlite:///{tmp_path / 'artifacts' / 'annotation' / 'demo.db'}"
+    service = AnnotationService.from_config(AppConfig(db_url=db_url, gold_share=0.0, swap_repeat_share=0.0))
+    candidates_before = candidate_count(service)
+    service.add_user("yonetici", "parola-123", role="admin")
+    for name in ("ayse", "mehmet"):
+        service.add_user(name, "parola-123")
+        while (task := service.next_task(name)) is not None:
+            longer = "a_better" if len(task.answer_a) >= len(task.answer_b) else "b_better"  # both agree
+            service.submit_vote(name, VoteInput(task.assignment_id, longer))
+    votes = service.export_rows("yonetici", "dpo")
+    assert votes
+    result = subprocess.run([sys.executable, "-m", "shared.round", "--root", str(tmp_path), "--scale", "fast",
+                             "--name", "r1", "--limit", "2"], cwd=REPO_ROOT, capture_output=True, text=True,
+                            timeout=900)  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = tmp_path / "artifacts" / "rounds" / "r1"
+    export = out / "dpo_export.jsonl"
+    assert len(export.read_text(encoding="utf-8").splitlines()) == len(votes)
+    for stage in ("reward", "dpo"):  # seed preferences plus the app's votes, counted double
+        resolved = yaml.safe_load((out / stage / "resolved_config.yaml").read_text(encoding="utf-8"))
+        train_data = next(section["train_data"] for section in resolved.values() if "train_data" in section)
+        assert train_data == ["data/preferences/train.jsonl", f"{export}=2.0"]
+    round_results = json.loads((out / "eval" / "results.json").read_text(encoding="utf-8"))
+    assert set(round_results) == {"sft", "dpo"} and "rm_score" in round_results["dpo"]["metrics"]
+    assert candidate_count(service) == candidates_before + 2  # the round's DPO model answered 2 prompts
+    assert f"Round r1: {len(votes)} new preference pairs" in result.stdout
+
+
+def candidate_count(service) -> int:
+    with service.sessions() as session:
+        return session.scalar(select(func.count(Candidate.id)))
