@@ -188,8 +188,8 @@ def build_ui(service: AnnotationService) -> gr.Blocks:
             return str(write_rows(rows, out))
 
         # The annotation events are short database transactions: they skip Gradio's queue (one plain POST
-        # instead of join + event stream, about half the server CPU per vote), and the form is cleared in the
-        # browser. The admin report and export stay queued.
+        # instead of join + event stream), and the form is cleared in the browser, not by a second round trip.
+        # The admin report and export stay queued.
         demo.load(next_task, outputs=task_fields, api_name="next_task", queue=False)
         demo.load(show_admin, outputs=admin_tab, api_visibility="private", queue=False)
         submit.click(submit_vote, [assignment_id, *form], task_fields, api_name="submit_vote", queue=False,
