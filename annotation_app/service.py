@@ -283,8 +283,8 @@ class AnnotationService:
         try:
             with self._writing() as session:
                 return self._vote_once(session, username, vote)[1]
-        except IntegrityError:
-            return self._recorded_result(username, vote.assignment_id)
+        except IntegrityError as error:
+            return self._recorded_result(username, vote.assignment_id, error)
 
     def vote_and_next(self, username: str, vote: VoteInput) -> Screen:
         """`submit_vote`, then the next task and progress, in one transaction (what the UI's submit runs)."""
@@ -293,8 +293,9 @@ class AnnotationService:
             with self._writing() as session:
                 annotator, result = self._vote_once(session, username, vote)
                 return self._screen(session, annotator, result)
-        except IntegrityError:
-            return replace(self.next_screen(username), result=self._recorded_result(username, vote.assignment_id))
+        except IntegrityError as error:
+            recorded = self._recorded_result(username, vote.assignment_id, error)
+            return replace(self.next_screen(username), result=recorded)
 
     def _vote_once(self, session: Session, username: str, vote: VoteInput) -> tuple[Annotator, VoteResult]:
         assignment = _owned_assignment(session, username, vote.assignment_id)
@@ -304,13 +305,13 @@ class AnnotationService:
             raise ValidationError("Bu görev atlanmış; oy verilemez.")
         return assignment.annotator, _result(self._store_vote(session, assignment, vote), already_recorded=False)
 
-    def _recorded_result(self, username: str, assignment_id: int) -> VoteResult:
-        """After an IntegrityError: a concurrent double submit (e.g. from another process) won the race on
-        the unique assignment id; report its vote."""
+    def _recorded_result(self, username: str, assignment_id: int, error: IntegrityError) -> VoteResult:
+        """After `error`: a concurrent double submit (e.g. from another process) won the race on the unique
+        assignment id; report its vote. Any other integrity error is raised as it was."""
         with self._reading() as session:
             existing = _owned_assignment(session, username, assignment_id).vote
             if existing is None:
-                raise RuntimeError(f"assignment {assignment_id}: integrity error but no stored vote")
+                raise error
             return _result(existing, already_recorded=True)
 
     def _validate(self, vote: VoteInput) -> None:
