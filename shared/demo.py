@@ -131,18 +131,21 @@ def loop_checks(results: dict) -> list[dict]:
     """What the loop should show: SFT ahead of base (MCQ accuracy, SFT-validation perplexity) and each aligned
     model's mean reward-model score ahead of SFT on the held-out questions. Reported, not enforced: the fast
     scale trains a few steps only."""
+    from shared.eval.runner import METRICS  # the metric's direction; imported here: it pulls in torch
+
     def value(model: str, metric: str) -> float | None:
         return results.get(model, {}).get("metrics", {}).get(metric, {}).get("value")
 
-    wanted = [("sft", "base", "mcq_acc", True), ("sft", "base", "val_perplexity", False),
-              *[(model, "sft", "rm_score", True) for model in ALIGNED]]  # fmt: skip
+    wanted = [("sft", "base", "mcq_acc"), ("sft", "base", "val_perplexity"),
+              *[(model, "sft", "rm_score") for model in ALIGNED]]  # fmt: skip
     checks = []
-    for model, baseline, metric, higher in wanted:
+    for model, baseline, metric in wanted:
         ours, theirs = value(model, metric), value(baseline, metric)
         if ours is None or theirs is None:
             continue
+        ahead = ours > theirs if METRICS[metric].higher_is_better else ours < theirs
         checks.append({"model": model, "baseline": baseline, "metric": metric, "value": ours,
-                       "baseline_value": theirs, "ahead": ours > theirs if higher else ours < theirs})
+                       "baseline_value": theirs, "ahead": ahead})
     return checks
 
 
