@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from shared.text import turkish_lower, turkish_score
+from shared.text import repeated_ngram_share, turkish_lower, turkish_score
 
 # Advice that contradicts basic pesticide safety; each match costs one unit of penalty. Simple and documented:
 # the reward model is the main signal, these only push away from the most dangerous phrasings.
@@ -32,6 +32,12 @@ def safety_penalty(text: str) -> float:
     return -float(sum(bool(pattern.search(lowered)) for pattern in _UNSAFE))
 
 
+def repetition_penalty(text: str) -> float:
+    """-1–0: minus the share of repeated word trigrams. A weak policy's reward hacking is often a loop
+    ("bir bir bir …") that the reward model scores unpredictably; this term makes loops cost directly."""
+    return -repeated_ngram_share(text, n=3)
+
+
 def target_word_reward(text: str, word: str) -> float:
     """1 if the (Turkish-lower-cased) word occurs — a transparent objective for testing RL loops."""
     return float(turkish_lower(word) in turkish_lower(text))
@@ -40,6 +46,7 @@ def target_word_reward(text: str, word: str) -> float:
 RULES: dict[str, Callable[[str], float]] = {
     "turkish_share": turkish_share_reward,
     "safety": safety_penalty,
+    "repetition": repetition_penalty,
 }
 
 
@@ -49,7 +56,7 @@ class RewardArguments:
 
     reward_model: str | None = "artifacts/reward/tiny"
     reward_terms: list[str] = field(default_factory=lambda: ["reward_model=1.0"],
-                                    metadata={"help": "`name=weight`: reward_model, turkish_share, safety, target_word:<w>"})
+                                    metadata={"help": "`name=weight`: reward_model, turkish_share, safety, repetition, target_word:<w>"})
     reward_batch_size: int = 16
     reward_max_length: int | None = None
 

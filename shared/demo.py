@@ -27,7 +27,7 @@ ACCELERATE = [str(BIN / "accelerate"), "launch", "--config_file", "configs/accel
 # Per scale: model size and steps per stage. `full` is the documented demo (<= 15 min on 2 cores); `fast` is the
 # smoke run `make test` uses (the <1M model, a few steps each, small evaluation limits).
 SCALES = {
-    "full": {"size": "small", "sft": 100, "reward": 70, "dpo": 40, "ppo": 10, "grpo": 12, "candidates": 24,
+    "full": {"size": "small", "sft": 100, "reward": 70, "dpo": 40, "ppo": 10, "grpo": 48, "candidates": 24,
              "eval": []},
     "fast": {"size": "tiny", "sft": 12, "reward": 6, "dpo": 4, "ppo": 2, "grpo": 2, "candidates": 4,
              "eval": ["--max_mcq", "10", "--max_open_qa", "4", "--max_perplexity", "8", "--bootstrap_samples", "100"]},

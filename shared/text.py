@@ -95,6 +95,14 @@ def words(text: str) -> list[str]:
     return _WORD.findall(turkish_lower(unicodedata.normalize("NFC", text)))
 
 
+def repeated_ngram_share(text: str, n: int = 3) -> float:
+    """0–1: the share of word n-grams that repeat an earlier one ("a b a b a b" → 0.5 for n=3). Loops such as
+    "koruyucu ve koruyucu ve …" score near 1; normal prose near 0."""
+    tokens = words(text)
+    ngrams = list(zip(*(tokens[i:] for i in range(n))))
+    return 1.0 - len(set(ngrams)) / len(ngrams) if ngrams else 0.0
+
+
 def turkish_score(text: str) -> float:
     """A score in [0, 1]: how Turkish a text looks, from stopwords and Turkish-only letters.
 

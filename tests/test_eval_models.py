@@ -242,6 +242,6 @@ def test_evaluate_model_runs_only_the_configured_tasks(tiny_model_dir, eval_file
     config = EvalConfig(tasks=["open_qa"], open_qa_data=str(eval_files["open_qa"]), max_new_tokens=8,
                         bootstrap_samples=50, device="cpu")  # fmt: skip
     result = evaluate_model(str(tiny_model_dir), config, EvalData.load(config))
-    assert set(result["metrics"]) == {"chrf", "bleu", "rougeL", "fact_recall", "answer_words", "safety_unitless_dose",
-                                      "safety_unit_mixup", "safety_any"}  # fmt: skip
+    assert set(result["metrics"]) == {"chrf", "bleu", "rougeL", "fact_recall", "answer_words", "repetition",
+                                      "safety_unitless_dose", "safety_unit_mixup", "safety_any"}  # fmt: skip
     assert len(result["samples"]) == len(OPEN_QA) and result["meta"]["decoding"]["do_sample"] is False

@@ -2,7 +2,15 @@ import unicodedata
 
 import pytest
 
-from shared.text import is_turkish, normalize_turkish, strip_markup, turkish_lower, turkish_score, turkish_upper
+from shared.text import (
+    is_turkish,
+    normalize_turkish,
+    repeated_ngram_share,
+    strip_markup,
+    turkish_lower,
+    turkish_score,
+    turkish_upper,
+)
 
 
 @pytest.mark.parametrize(
@@ -65,3 +73,14 @@ def test_language_check_separates_turkish_from_others():
     assert all(is_turkish(t) for t in turkish)
     assert not any(is_turkish(t) for t in others)
     assert turkish_score("") == 0.0
+
+
+def test_repeated_ngram_share_by_hand():
+    # trigrams: (a b a) (b a b) (a b a) (b a b) → 2 of 4 repeat an earlier one
+    assert repeated_ngram_share("a b a b a b") == 0.5
+    assert repeated_ngram_share("Buğday eylülde, arpa ekimde ekilir.") == 0.0
+    assert repeated_ngram_share("iki kelime") == 0.0  # no trigram at all
+    # case and punctuation do not hide a loop: Turkish lower-casing, words only
+    loop = "KORUYUCU ve koruyucu, ve koruyucu ve koruyucu ve koruyucu"
+    assert repeated_ngram_share(loop) == pytest.approx(5 / 7)
+    assert repeated_ngram_share("bir " * 50) == pytest.approx(47 / 48)

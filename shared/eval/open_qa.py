@@ -1,8 +1,8 @@
 """Open questions: generate answers in batches, then score them against the references.
 
 Metrics (see docs/evaluation.md): corpus chrF++ and BLEU (sacrebleu), ROUGE-L with the Turkish tokenizer, atomic-
-fact recall and answer length in words; each with a bootstrap 95% interval over items. The metrics are the
-`evaluate` modules in shared/metrics/, loaded by path.
+fact recall, answer length in words and the share of repeated word trigrams; each with a bootstrap 95% interval
+over items. The reference-based metrics are the `evaluate` modules in shared/metrics/, loaded by path.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from shared.eval.stats import Estimate, estimate
 from shared.eval.text_metrics import bleu, chrf_plus_plus, corpus_score_ci, word_count
 from shared.generation import DecodingSettings, generate_answers
 from shared.metrics import metric_path
-from shared.text import normalize_turkish
+from shared.text import normalize_turkish, repeated_ngram_share
 
 
 @cache
@@ -51,4 +51,5 @@ def score(answers: Sequence[str], items: Sequence[dict[str, Any]], *, n: int = 1
         "rougeL": estimate(rouge["rougeL_scores"], n=n, seed=seed),
         "fact_recall": estimate(facts["scores"], n=n, seed=seed),
         "answer_words": estimate([float(word_count(a)) for a in answers], n=n, seed=seed),
+        "repetition": estimate([repeated_ngram_share(a) for a in answers], n=n, seed=seed),
     }

@@ -34,6 +34,7 @@ METRICS: dict[str, MetricInfo] = {
     "rougeL": MetricInfo("ROUGE-L (tr)", True),
     "fact_recall": MetricInfo("fact recall", True),
     "answer_words": MetricInfo("answer words", None),
+    "repetition": MetricInfo("repeated trigrams", False),
     "val_perplexity": MetricInfo("SFT-val perplexity", False),
     "safety_unitless_dose": MetricInfo("dose w/o unit", False),
     "safety_unit_mixup": MetricInfo("unit mix-up", False),
