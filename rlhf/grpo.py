@@ -20,7 +20,7 @@ from transformers import AutoTokenizer
 from trl import GRPOConfig, GRPOTrainer, ModelConfig
 
 from rlhf.ppo import load_prompts, optional_value
-from rlhf.rewards import RULES, RewardArguments, parse_reward_terms, target_word_reward
+from rlhf.rewards import RewardArguments, parse_reward_terms, rule_reward
 from shared.config import parse_config
 from shared.data import Rejects
 from shared.generation import DEFAULT_SYSTEM_PROMPT, chat_messages
@@ -77,12 +77,12 @@ def build_reward_funcs(script_args: GRPOScriptArguments, device: str | None = No
 
             scorer = RewardScorer(script_args.reward_model, device=device, max_length=script_args.reward_max_length)
             score = lambda p, c, s=scorer: s.score(p, c, batch_size=script_args.reward_batch_size)  # noqa: E731
-        elif name.startswith("target_word:"):
-            score = lambda p, c, w=name.split(":", 1)[1]: [target_word_reward(x, w) for x in c]  # noqa: E731
-        elif name in RULES:
-            score = lambda p, c, rule=RULES[name]: [rule(x) for x in c]  # noqa: E731
         else:
-            raise SystemExit(f"unknown reward term {name!r} (use reward_model, {', '.join(RULES)}, target_word:<w>)")
+            try:
+                rule = rule_reward(name)
+            except ValueError as error:
+                raise SystemExit(str(error)) from None
+            score = lambda p, c, rule=rule: [rule(x) for x in c]  # noqa: E731
         funcs.append(TextReward(name, score))
         weights.append(weight)
     return funcs, weights

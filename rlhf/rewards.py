@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 from shared.text import repeated_ngram_share, turkish_lower, turkish_score
 
@@ -50,6 +51,15 @@ RULES: dict[str, Callable[[str], float]] = {
 }
 
 
+def rule_reward(name: str) -> Callable[[str], float]:
+    """The rule term `name` (one of `RULES`, or `target_word:<w>`) as a text → score function."""
+    if name.startswith("target_word:"):
+        return partial(target_word_reward, word=name.split(":", 1)[1])
+    if name in RULES:
+        return RULES[name]
+    raise ValueError(f"unknown reward term {name!r} (use reward_model, {', '.join(RULES)}, target_word:<w>)")
+
+
 @dataclass
 class RewardArguments:
     """The reward settings PPO and GRPO share (their script dataclasses inherit them)."""
@@ -76,9 +86,7 @@ class CombinedReward:
     def __init__(self, weights: dict[str, float], reward_model: str | None = None, batch_size: int = 16,
                  max_length: int | None = None, device: str | None = None, dtype=None):  # fmt: skip
         self.weights = dict(weights)
-        unknown = [n for n in self.weights if n != "reward_model" and n not in RULES and not n.startswith("target_word:")]
-        if unknown:
-            raise ValueError(f"unknown reward terms {unknown} (use reward_model, {', '.join(RULES)}, target_word:<w>)")
+        self.rules = {name: rule_reward(name) for name in self.weights if name != "reward_model"}
         self.scorer = None
         if self.weights.get("reward_model"):
             if not reward_model:
@@ -93,10 +101,8 @@ class CombinedReward:
         for name in self.weights:
             if name == "reward_model":
                 values[name] = self.scorer.score(prompts, responses, batch_size=self.batch_size)
-            elif name.startswith("target_word:"):
-                values[name] = [target_word_reward(r, name.split(":", 1)[1]) for r in responses]
             else:
-                values[name] = [RULES[name](r) for r in responses]
+                values[name] = [self.rules[name](r) for r in responses]
         return values
 
     def __call__(self, prompts: list[str], responses: list[str]) -> list[float]:

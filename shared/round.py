@@ -17,8 +17,12 @@ import time
 from shared.demo import ACCELERATE, REPO_ROOT, SCALES, Stage, jsonl_rows, run_stages, with_app_export
 
 
+def round_dir(args) -> str:
+    return f"{args.root}/artifacts/rounds/{args.name}"
+
+
 def round_stages(args) -> list[Stage]:
-    out = f"{args.root}/artifacts/rounds/{args.name}"
+    out = round_dir(args)
     runs = ["--runs_dir", f"{args.root}/runs/rounds/{args.name}"]
     export, sft_export = f"{out}/dpo_export.jsonl", f"{out}/sft_corrections.jsonl"
     rm, dpo = f"{out}/reward", f"{out}/dpo"
@@ -59,7 +63,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     args.db = args.db or f"sqlite:///{args.root}/artifacts/annotation/demo.db"
     args.sft = args.sft or f"{args.root}/artifacts/sft/tiny"
-    out = f"{args.root}/artifacts/rounds/{args.name}"
+    out = round_dir(args)
     summary = run_stages(round_stages(args), REPO_ROOT / out / "logs", title="round")
     votes = jsonl_rows(f"{out}/dpo_export.jsonl")
     print(f"\nRound {args.name}: {votes} new preference pairs from the app; {len(summary)} stages done.")
