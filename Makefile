@@ -24,6 +24,7 @@ install: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 # Every test, slow ones included; pytest exits non-zero on failures and on "no tests ran".
 test: $(STAMP) lint

@@ -33,8 +33,9 @@ def prioritize_items(sessions: sessionmaker, score_fn: ScoreFn) -> int:
         items = session.scalars(select(Item).where(Item.is_gold.is_(False), Item.id.not_in(started))).all()
         if not items:
             return 0
-        gaps = score_gaps([i.prompt.text for i in items],
-                          [(i.candidate_a.text, i.candidate_b.text) for i in items], score_fn)
+        gaps = score_gaps(
+            [i.prompt.text for i in items], [(i.candidate_a.text, i.candidate_b.text) for i in items], score_fn
+        )
         for item, gap in zip(items, gaps):
             item.priority = gap
         return len(items)

@@ -58,9 +58,16 @@ def launch(config: AppConfig, extend: Callable | None = None, **kwargs):
     from annotation_app.ui import KEYBOARD_JS
 
     demo, service = create_app(config, extend)
-    return demo.launch(server_name=config.host, server_port=config.port, auth=async_authenticator(service),
-                       auth_message="Tarım RLHF etiketleme — kullanıcı adınız ve parolanızla girin.",
-                       js=KEYBOARD_JS, ssr_mode=False, footer_links=["api"], **kwargs)
+    return demo.launch(
+        server_name=config.host,
+        server_port=config.port,
+        auth=async_authenticator(service),
+        auth_message="Tarım RLHF etiketleme — kullanıcı adınız ve parolanızla girin.",
+        js=KEYBOARD_JS,
+        ssr_mode=False,
+        footer_links=["api"],
+        **kwargs,
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -15,20 +15,20 @@ DEFAULT_CONFIG_PATH = Path("configs/annotation/app.yaml")
 class AppConfig:
     db_url: str = "sqlite:///artifacts/annotation/annotation.db"
     prompts_file: str = "data/prompts/annotation.jsonl"
-    annotators_per_item: int = 2          # k: distinct annotators per (non-gold) item
-    gold_share: float = 0.1               # probability that the next task is a hidden gold item
-    swap_repeat_share: float = 0.1        # probability that the next task re-shows a done item, sides swapped
-    repeat_min_gap: int = 3               # a repeat only comes after this many later votes
-    pairs_per_prompt: int = 1             # candidate pairs made per prompt (cross-model pairs first)
+    annotators_per_item: int = 2  # k: distinct annotators per (non-gold) item
+    gold_share: float = 0.1  # probability that the next task is a hidden gold item
+    swap_repeat_share: float = 0.1  # probability that the next task re-shows a done item, sides swapped
+    repeat_min_gap: int = 3  # a repeat only comes after this many later votes
+    pairs_per_prompt: int = 1  # candidate pairs made per prompt (cross-model pairs first)
     max_comment_chars: int = 2000
     max_correction_chars: int = 8000
-    system_prompt: str = ""               # system message put in SFT exports built from corrections
-    reward_model: str | None = None       # active learning: reward model path (optional)
-    bootstrap_samples: int = 200          # win-rate confidence intervals
+    system_prompt: str = ""  # system message put in SFT exports built from corrections
+    reward_model: str | None = None  # active learning: reward model path (optional)
+    bootstrap_samples: int = 200  # win-rate confidence intervals
     seed: int = 0
     host: str = "127.0.0.1"
     port: int = 7860
-    concurrency_limit: int = 8            # Gradio queue: concurrent runs per event
+    concurrency_limit: int = 8  # Gradio queue: concurrent runs per event
 
 
 def load_config(path: str | Path | None = None, **overrides) -> AppConfig:

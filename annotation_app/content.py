@@ -20,8 +20,11 @@ def upsert_prompt(session: Session, row: dict) -> Prompt:
     external_id = str(row["id"])
     prompt = session.scalar(select(Prompt).where(Prompt.external_id == external_id))
     if prompt is None:
-        prompt = Prompt(external_id=external_id, text=normalize_turkish(row["prompt"]),
-                        **{name: str(row.get(name) or "") for name in PROMPT_FIELDS})
+        prompt = Prompt(
+            external_id=external_id,
+            text=normalize_turkish(row["prompt"]),
+            **{name: str(row.get(name) or "") for name in PROMPT_FIELDS},
+        )
         session.add(prompt)
         session.flush()
     return prompt
@@ -31,22 +34,41 @@ def import_prompts(session: Session, rows: Iterable[dict]) -> list[Prompt]:
     return [upsert_prompt(session, row) for row in rows]
 
 
-def missing_samples(session: Session, prompts: list[Prompt], model_name: str, checkpoint: str,
-                    n_samples: int) -> dict[int, list[Prompt]]:
+def missing_samples(
+    session: Session, prompts: list[Prompt], model_name: str, checkpoint: str, n_samples: int
+) -> dict[int, list[Prompt]]:
     """sample index → prompts that have no candidate yet from (model, checkpoint) at that index."""
-    stored = set(session.execute(
-        select(Candidate.prompt_id, Candidate.sample_index)
-        .where(Candidate.model_name == model_name, Candidate.checkpoint == checkpoint)
-    ).all())
+    stored = set(
+        session.execute(
+            select(Candidate.prompt_id, Candidate.sample_index).where(
+                Candidate.model_name == model_name, Candidate.checkpoint == checkpoint
+            )
+        ).all()
+    )
     missing = {index: [p for p in prompts if (p.id, index) not in stored] for index in range(n_samples)}
     return {index: todo for index, todo in missing.items() if todo}
 
 
-def add_candidate(session: Session, prompt: Prompt, *, model_name: str, checkpoint: str, sample_index: int,
-                  text: str, decoding: dict | None = None, generation_seconds: float = 0.0) -> Candidate:
-    candidate = Candidate(prompt_id=prompt.id, model_name=model_name, checkpoint=checkpoint,
-                          sample_index=sample_index, text=normalize_turkish(text), decoding=decoding or {},
-                          generation_seconds=generation_seconds)
+def add_candidate(
+    session: Session,
+    prompt: Prompt,
+    *,
+    model_name: str,
+    checkpoint: str,
+    sample_index: int,
+    text: str,
+    decoding: dict | None = None,
+    generation_seconds: float = 0.0,
+) -> Candidate:
+    candidate = Candidate(
+        prompt_id=prompt.id,
+        model_name=model_name,
+        checkpoint=checkpoint,
+        sample_index=sample_index,
+        text=normalize_turkish(text),
+        decoding=decoding or {},
+        generation_seconds=generation_seconds,
+    )
     session.add(candidate)
     session.flush()
     return candidate
@@ -71,10 +93,13 @@ def add_gold_item(session: Session, row: dict) -> Item:
     prompt.gold_answer = normalize_turkish(row["gold_answer"])
     pair = []
     for model_name, key in ((GOLD_MODEL, "gold_answer"), (GOLD_REJECTED_MODEL, "rejected_answer")):
-        candidate = session.scalar(select(Candidate).where(Candidate.prompt_id == prompt.id,
-                                                           Candidate.model_name == model_name))
-        pair.append(candidate or add_candidate(session, prompt, model_name=model_name, checkpoint="",
-                                               sample_index=0, text=row[key]))
+        candidate = session.scalar(
+            select(Candidate).where(Candidate.prompt_id == prompt.id, Candidate.model_name == model_name)
+        )
+        pair.append(
+            candidate
+            or add_candidate(session, prompt, model_name=model_name, checkpoint="", sample_index=0, text=row[key])
+        )
     return _get_or_add_item(session, *pair, is_gold=True)[0]
 
 

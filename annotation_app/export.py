@@ -45,8 +45,12 @@ def _critical(votes: Sequence[VoteRecord], candidate_id: int) -> bool:
 
 
 def _meta(votes: Sequence[VoteRecord], source: str) -> dict:
-    return {"source": source, "item_id": votes[0].item_id, "prompt_id": votes[0].prompt_external_id,
-            "votes": len(votes)}
+    return {
+        "source": source,
+        "item_id": votes[0].item_id,
+        "prompt_id": votes[0].prompt_external_id,
+        "votes": len(votes),
+    }
 
 
 def dpo_rows(records: Sequence[VoteRecord]) -> list[dict]:
@@ -63,12 +67,29 @@ def dpo_rows(records: Sequence[VoteRecord]) -> list[dict]:
         if _critical(votes, chosen.id) or chosen.text == rejected.text:
             continue
         much = sum(r.choice.endswith("much_better") for r in winners) * 2 > len(winners)
-        rows.append({"prompt": votes[0].prompt, "chosen": chosen.text, "rejected": rejected.text,
-                     "strength": 2 if much else 1, "defect": "", "category": votes[0].category,
-                     "meta": _meta(votes, "annotation_vote")})
+        rows.append(
+            {
+                "prompt": votes[0].prompt,
+                "chosen": chosen.text,
+                "rejected": rejected.text,
+                "strength": 2 if much else 1,
+                "defect": "",
+                "category": votes[0].category,
+                "meta": _meta(votes, "annotation_vote"),
+            }
+        )
     for record, original, corrected in corrections(records):
-        rows.append({"prompt": record.prompt, "chosen": corrected, "rejected": original.text, "strength": 2,
-                     "defect": "", "category": record.category, "meta": _meta([record], CORRECTION_SOURCE)})
+        rows.append(
+            {
+                "prompt": record.prompt,
+                "chosen": corrected,
+                "rejected": original.text,
+                "strength": 2,
+                "defect": "",
+                "category": record.category,
+                "meta": _meta([record], CORRECTION_SOURCE),
+            }
+        )
     return rows
 
 
@@ -90,17 +111,21 @@ def kto_rows(records: Sequence[VoteRecord]) -> list[dict]:
     for votes in _by_item(records).values():
         record = votes[0]
         verdict = item_verdict(votes)
-        for candidate, sign in ((record.candidate_a, {"a": 1, "b": -1, "both_bad": -1}),
-                                (record.candidate_b, {"b": 1, "a": -1, "both_bad": -1})):
+        for candidate, sign in (
+            (record.candidate_a, {"a": 1, "b": -1, "both_bad": -1}),
+            (record.candidate_b, {"b": 1, "a": -1, "both_bad": -1}),
+        ):
             key = (record.prompt_id, candidate.id)
             texts[key] = (record.prompt, candidate.text)
             net[key] += sign.get(verdict, 0)
             if _critical(votes, candidate.id):
                 critical.add(key)
-    rows = [{"prompt": texts[key][0], "completion": texts[key][1], "label": key not in critical and score > 0}
-            for key, score in net.items() if key in critical or score != 0]
-    rows += [{"prompt": record.prompt, "completion": text, "label": True}
-             for record, _, text in corrections(records)]
+    rows = [
+        {"prompt": texts[key][0], "completion": texts[key][1], "label": key not in critical and score > 0}
+        for key, score in net.items()
+        if key in critical or score != 0
+    ]
+    rows += [{"prompt": record.prompt, "completion": text, "label": True} for record, _, text in corrections(records)]
     return rows
 
 
@@ -126,23 +151,43 @@ def raw_rows(records: Sequence[VoteRecord]) -> list[dict]:
     """One flat row per vote: who, what was shown where, how long, what was chosen."""
     rows = []
     for r in records:
-        left, right = ((r.candidate_a, r.candidate_b) if r.left_candidate_id == r.candidate_a.id
-                       else (r.candidate_b, r.candidate_a))
-        rows.append({
-            "vote_id": r.vote_id, "assignment_id": r.assignment_id, "item_id": r.item_id, "user": r.annotator,
-            "prompt_id": r.prompt_external_id, "prompt": r.prompt, "category": r.category,
-            "left_model": left.model_name, "right_model": right.model_name,
-            "left_candidate_id": left.id, "right_candidate_id": right.id,
-            "left_answer": left.text, "right_answer": right.text,
-            "displayed_choice": r.displayed_choice, "choice": r.choice,
-            "candidate_a_id": r.candidate_a.id, "candidate_b_id": r.candidate_b.id,
-            "time_spent_ms": r.time_spent_ms,
-            "shown_at": r.shown_at.isoformat() if r.shown_at else "", "created_at": r.created_at.isoformat(),
-            "is_gold": r.is_gold, "is_swap_repeat": r.is_swap_repeat, "comment": r.comment,
-            "left_ratings": _ratings_of(r, left.id), "right_ratings": _ratings_of(r, right.id),
-            "left_flags": _flags_of(r, left.id), "right_flags": _flags_of(r, right.id),
-            "corrections": len(r.corrections),
-        })
+        left, right = (
+            (r.candidate_a, r.candidate_b)
+            if r.left_candidate_id == r.candidate_a.id
+            else (r.candidate_b, r.candidate_a)
+        )
+        rows.append(
+            {
+                "vote_id": r.vote_id,
+                "assignment_id": r.assignment_id,
+                "item_id": r.item_id,
+                "user": r.annotator,
+                "prompt_id": r.prompt_external_id,
+                "prompt": r.prompt,
+                "category": r.category,
+                "left_model": left.model_name,
+                "right_model": right.model_name,
+                "left_candidate_id": left.id,
+                "right_candidate_id": right.id,
+                "left_answer": left.text,
+                "right_answer": right.text,
+                "displayed_choice": r.displayed_choice,
+                "choice": r.choice,
+                "candidate_a_id": r.candidate_a.id,
+                "candidate_b_id": r.candidate_b.id,
+                "time_spent_ms": r.time_spent_ms,
+                "shown_at": r.shown_at.isoformat() if r.shown_at else "",
+                "created_at": r.created_at.isoformat(),
+                "is_gold": r.is_gold,
+                "is_swap_repeat": r.is_swap_repeat,
+                "comment": r.comment,
+                "left_ratings": _ratings_of(r, left.id),
+                "right_ratings": _ratings_of(r, right.id),
+                "left_flags": _flags_of(r, left.id),
+                "right_flags": _flags_of(r, right.id),
+                "corrections": len(r.corrections),
+            }
+        )
     return rows
 
 

@@ -31,8 +31,15 @@ def _load(path: str):
     return AutoModelForCausalLM.from_pretrained(path), AutoTokenizer.from_pretrained(path)
 
 
-def generate_for_model(sessions, model_path: str, prompt_ids: list[int], n_samples: int,
-                       settings: DecodingSettings, batch_size: int = 8, system_prompt: str | None = None) -> int:
+def generate_for_model(
+    sessions,
+    model_path: str,
+    prompt_ids: list[int],
+    n_samples: int,
+    settings: DecodingSettings,
+    batch_size: int = 8,
+    system_prompt: str | None = None,
+) -> int:
     """Generate the missing samples of one checkpoint (sample k uses seed + k); returns how many were stored."""
     name, checkpoint = model_name_of(model_path), str(Path(model_path).resolve())
     with sessions() as session:
@@ -45,28 +52,56 @@ def generate_for_model(sessions, model_path: str, prompt_ids: list[int], n_sampl
     for sample_index, prompts in todo.items():
         sample_settings = replace(settings, seed=settings.seed + sample_index)
         started = time.perf_counter()
-        answers = generate_answers(model, tokenizer, [p.text for p in prompts], settings=sample_settings,
-                                   system_prompt=system_prompt, batch_size=batch_size)
+        answers = generate_answers(
+            model,
+            tokenizer,
+            [p.text for p in prompts],
+            settings=sample_settings,
+            system_prompt=system_prompt,
+            batch_size=batch_size,
+        )
         seconds_each = round((time.perf_counter() - started) / len(prompts), 4)
         decoding = {**sample_settings.to_dict(), "batch_size": batch_size, "system_prompt": system_prompt}
         with sessions.begin() as session:
             for prompt, answer in zip(prompts, answers):
-                add_candidate(session, prompt, model_name=name, checkpoint=checkpoint, sample_index=sample_index,
-                              text=answer, decoding=decoding, generation_seconds=seconds_each)
+                add_candidate(
+                    session,
+                    prompt,
+                    model_name=name,
+                    checkpoint=checkpoint,
+                    sample_index=sample_index,
+                    text=answer,
+                    decoding=decoding,
+                    generation_seconds=seconds_each,
+                )
         stored += len(prompts)
     return stored
 
 
-def run(sessions, model_paths: list[str], prompts_file: str, n_samples: int, settings: DecodingSettings, *,
-        pairs_per_prompt: int, batch_size: int = 8, system_prompt: str | None = None, seed: int = 0,
-        gold_file: str | None = None, limit: int | None = None) -> dict:
+def run(
+    sessions,
+    model_paths: list[str],
+    prompts_file: str,
+    n_samples: int,
+    settings: DecodingSettings,
+    *,
+    pairs_per_prompt: int,
+    batch_size: int = 8,
+    system_prompt: str | None = None,
+    seed: int = 0,
+    gold_file: str | None = None,
+    limit: int | None = None,
+) -> dict:
     with sessions.begin() as session:
         rows = load_examples(prompts_file, "annotation_prompt")[:limit]
         prompt_ids = [p.id for p in import_prompts(session, rows)]
         gold = [add_gold_item(session, row.data) for row in read_rows(gold_file)] if gold_file else []
-    generated = {model_name_of(path): generate_for_model(sessions, path, prompt_ids, n_samples, settings,
-                                                         batch_size, system_prompt)
-                 for path in model_paths}
+    generated = {
+        model_name_of(path): generate_for_model(
+            sessions, path, prompt_ids, n_samples, settings, batch_size, system_prompt
+        )
+        for path in model_paths
+    }
     with sessions.begin() as session:
         items = build_items(session, pairs_per_prompt, seed)
     return {"prompts": len(prompt_ids), "gold_items": len(gold), "generated": generated, "new_items": items}
@@ -76,7 +111,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", action="append", required=True, help="checkpoint directory (repeatable)")
     parser.add_argument("--prompts", default=None, help="annotation prompts JSONL (default: prompts_file from config)")
-    parser.add_argument("--gold", default=None, help="JSONL of gold items: prompt fields + gold_answer, rejected_answer")
+    parser.add_argument(
+        "--gold", default=None, help="JSONL of gold items: prompt fields + gold_answer, rejected_answer"
+    )
     parser.add_argument("--n", type=int, default=2, help="samples per prompt and model")
     parser.add_argument("--max-new-tokens", type=int, default=256)
     parser.add_argument("--temperature", type=float, default=0.7)
@@ -89,12 +126,26 @@ def main(argv: list[str] | None = None) -> None:
     add_config_arguments(parser)
     args = parser.parse_args(argv)
     config = config_from_args(args)
-    settings = DecodingSettings(max_new_tokens=args.max_new_tokens, do_sample=not args.greedy,
-                                temperature=args.temperature, top_p=args.top_p, seed=args.seed)
-    summary = run(open_database(config.db_url), args.model, args.prompts or config.prompts_file, args.n, settings,
-                  pairs_per_prompt=config.pairs_per_prompt, batch_size=args.batch_size,
-                  system_prompt=args.system_prompt or None, seed=config.seed, gold_file=args.gold,
-                  limit=args.limit)
+    settings = DecodingSettings(
+        max_new_tokens=args.max_new_tokens,
+        do_sample=not args.greedy,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        seed=args.seed,
+    )
+    summary = run(
+        open_database(config.db_url),
+        args.model,
+        args.prompts or config.prompts_file,
+        args.n,
+        settings,
+        pairs_per_prompt=config.pairs_per_prompt,
+        batch_size=args.batch_size,
+        system_prompt=args.system_prompt or None,
+        seed=config.seed,
+        gold_file=args.gold,
+        limit=args.limit,
+    )
     print(json.dumps(summary, ensure_ascii=False))
 
 

@@ -20,8 +20,9 @@ def _b64(raw: bytes) -> str:
 
 
 def _scrypt(password: str, salt: bytes, n: int, r: int, p: int, key_bytes: int) -> bytes:
-    return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p, dklen=key_bytes,
-                          maxmem=2 * 128 * r * (n + p + 2))
+    return hashlib.scrypt(
+        password.encode("utf-8"), salt=salt, n=n, r=r, p=p, dklen=key_bytes, maxmem=2 * 128 * r * (n + p + 2)
+    )
 
 
 def hash_password(password: str) -> str:

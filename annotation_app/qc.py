@@ -38,6 +38,7 @@ def originals(records: Sequence[VoteRecord]) -> list[VoteRecord]:
 
 # ------------------------------------------------------------ per annotator
 
+
 def _votes_per_hour(votes: Sequence[VoteRecord]) -> float | None:
     if len(votes) < 2:
         return None
@@ -72,22 +73,25 @@ def annotator_stats(records: Sequence[VoteRecord], statuses: dict[str, dict[str,
         votes = by_user.get(user, [])
         gold = [r.gold_correct for r in votes if r.is_gold]
         consistent, repeats = consistency.get(user, (0, 0))
-        rows.append({
-            "annotator": user,
-            "votes": len(votes),
-            "skipped": statuses.get(user, {}).get("skipped", 0),
-            "pending": statuses.get(user, {}).get("pending", 0),
-            "votes_per_hour": _votes_per_hour(votes),
-            "median_time_s": round(statistics.median(r.time_spent_ms for r in votes) / 1000, 2) if votes else None,
-            "gold_items": len(gold),
-            "gold_accuracy": _rate(sum(gold), len(gold)),
-            "swap_repeats": repeats,
-            "self_consistency": _rate(consistent, repeats),
-        })
+        rows.append(
+            {
+                "annotator": user,
+                "votes": len(votes),
+                "skipped": statuses.get(user, {}).get("skipped", 0),
+                "pending": statuses.get(user, {}).get("pending", 0),
+                "votes_per_hour": _votes_per_hour(votes),
+                "median_time_s": round(statistics.median(r.time_spent_ms for r in votes) / 1000, 2) if votes else None,
+                "gold_items": len(gold),
+                "gold_accuracy": _rate(sum(gold), len(gold)),
+                "swap_repeats": repeats,
+                "self_consistency": _rate(consistent, repeats),
+            }
+        )
     return rows
 
 
 # ------------------------------------------------------------ agreement
+
 
 def _labels_by_item(records: Sequence[VoteRecord], label) -> dict[int, dict[str, object]]:
     """item → annotator → label over original votes."""
@@ -111,9 +115,15 @@ def cohen_pairs(records: Sequence[VoteRecord], min_items: int = 2) -> list[dict]
         y1, y2 = [c[first] for c in common], [c[second] for c in common]
         kappa = cohen_kappa_score(y1, y2, labels=list(DIRECTIONS)) if len(set(y1) | set(y2)) > 1 else None
         agreement = sum(a == b for a, b in zip(y1, y2)) / len(common)
-        rows.append({"annotator_1": first, "annotator_2": second, "items": len(common),
-                     "raw_agreement": round(agreement, 4),
-                     "cohen_kappa": None if kappa is None or math.isnan(kappa) else round(float(kappa), 4)})
+        rows.append(
+            {
+                "annotator_1": first,
+                "annotator_2": second,
+                "items": len(common),
+                "raw_agreement": round(agreement, 4),
+                "cohen_kappa": None if kappa is None or math.isnan(kappa) else round(float(kappa), 4),
+            }
+        )
     return rows
 
 
@@ -148,9 +158,12 @@ def krippendorff_alpha(records: Sequence[VoteRecord], level: str) -> float | Non
 
 def agreement_summary(records: Sequence[VoteRecord]) -> dict:
     kappa, n_items = fleiss(records)
-    return {"fleiss_kappa": kappa, "fleiss_items": n_items,
-            "krippendorff_alpha_nominal": krippendorff_alpha(records, "nominal"),
-            "krippendorff_alpha_ordinal": krippendorff_alpha(records, "ordinal")}
+    return {
+        "fleiss_kappa": kappa,
+        "fleiss_items": n_items,
+        "krippendorff_alpha_nominal": krippendorff_alpha(records, "nominal"),
+        "krippendorff_alpha_ordinal": krippendorff_alpha(records, "ordinal"),
+    }
 
 
 def disagreements(records: Sequence[VoteRecord], snippet_chars: int = 80) -> list[dict]:
@@ -162,10 +175,15 @@ def disagreements(records: Sequence[VoteRecord], snippet_chars: int = 80) -> lis
     for item_id, votes in by_item.items():
         directions = {r.direction for r in votes}
         if len(directions) > 1:
-            rows.append({"item_id": item_id, "prompt": votes[0].prompt[:snippet_chars],
-                         "models": f"{votes[0].candidate_a.model_name} / {votes[0].candidate_b.model_name}",
-                         "votes": "; ".join(f"{r.annotator}: {r.choice}" for r in votes),
-                         "distinct": len(directions)})
+            rows.append(
+                {
+                    "item_id": item_id,
+                    "prompt": votes[0].prompt[:snippet_chars],
+                    "models": f"{votes[0].candidate_a.model_name} / {votes[0].candidate_b.model_name}",
+                    "votes": "; ".join(f"{r.annotator}: {r.choice}" for r in votes),
+                    "distinct": len(directions),
+                }
+            )
     return sorted(rows, key=lambda row: (-row["distinct"], row["item_id"]))
 
 
@@ -176,16 +194,22 @@ Outcome = tuple[int, int, float]  # (model i, model j, score of i: 1 win, 0.5 ti
 
 def model_outcomes(records: Sequence[VoteRecord]) -> tuple[list[str], list[Outcome]]:
     """Cross-model, non-gold original votes as outcomes; both_bad carries no preference and is left out."""
-    votes = [r for r in originals(records) if not r.is_gold and r.direction != "both_bad"
-             and r.candidate_a.model_name != r.candidate_b.model_name]
+    votes = [
+        r
+        for r in originals(records)
+        if not r.is_gold and r.direction != "both_bad" and r.candidate_a.model_name != r.candidate_b.model_name
+    ]
     models = sorted({m for r in votes for m in (r.candidate_a.model_name, r.candidate_b.model_name)})
     score = {"a": 1.0, "tie": 0.5, "b": 0.0}
-    return models, [(models.index(r.candidate_a.model_name), models.index(r.candidate_b.model_name),
-                     score[r.direction]) for r in votes]
+    return models, [
+        (models.index(r.candidate_a.model_name), models.index(r.candidate_b.model_name), score[r.direction])
+        for r in votes
+    ]
 
 
-def bradley_terry(n_models: int, outcomes: Sequence[Outcome], prior: float = 0.5, iterations: int = 1000,
-                  tolerance: float = 1e-10) -> np.ndarray:
+def bradley_terry(
+    n_models: int, outcomes: Sequence[Outcome], prior: float = 0.5, iterations: int = 1000, tolerance: float = 1e-10
+) -> np.ndarray:
     """Log-strengths (mean 0) by Hunter's MM algorithm; ties count half a win each, and `prior` virtual ties
     between every pair keep unbeaten or winless models finite."""
     wins = np.full(n_models, prior * (n_models - 1) / 2)
@@ -231,19 +255,26 @@ def win_rates(records: Sequence[VoteRecord], bootstrap_samples: int = 200, seed:
     rows = []
     for m, model in enumerate(models):
         played = [o for o in outcomes if m in o[:2]]
-        rows.append({
-            "model": model, "comparisons": len(played),
-            "win_rate": round(float(rate[m]), 4),
-            "win_rate_ci95": [round(float(np.nanpercentile(boot_rate[:, m], q)), 4) for q in (2.5, 97.5)],
-            "bt_score": round(float(score[m]), 4),
-            "bt_ci95": [round(float(np.percentile(boot_score[:, m], q)), 4) for q in (2.5, 97.5)],
-        })
+        rows.append(
+            {
+                "model": model,
+                "comparisons": len(played),
+                "win_rate": round(float(rate[m]), 4),
+                "win_rate_ci95": [round(float(np.nanpercentile(boot_rate[:, m], q)), 4) for q in (2.5, 97.5)],
+                "bt_score": round(float(score[m]), 4),
+                "bt_ci95": [round(float(np.percentile(boot_score[:, m], q)), 4) for q in (2.5, 97.5)],
+            }
+        )
     return sorted(rows, key=lambda row: -row["bt_score"])
 
 
-def build_report(records: Sequence[VoteRecord], statuses: dict[str, dict[str, int]], *,
-                 bootstrap_samples: int = 200, seed: int = 0) -> QCReport:
-    return QCReport(annotators=annotator_stats(records, statuses), agreement=agreement_summary(records),
-                    cohen_pairs=cohen_pairs(records), disagreements=disagreements(records),
-                    win_rates=win_rates(records, bootstrap_samples, seed))
-
+def build_report(
+    records: Sequence[VoteRecord], statuses: dict[str, dict[str, int]], *, bootstrap_samples: int = 200, seed: int = 0
+) -> QCReport:
+    return QCReport(
+        annotators=annotator_stats(records, statuses),
+        agreement=agreement_summary(records),
+        cohen_pairs=cohen_pairs(records),
+        disagreements=disagreements(records),
+        win_rates=win_rates(records, bootstrap_samples, seed),
+    )

@@ -11,10 +11,22 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 from annotation_app.storage import GOLD_MODEL, Annotator, Assignment, Candidate, Item, Vote
 
 # Canonical choice → preference direction: which candidate (a/b) is preferred, or tie / both_bad.
-DIRECTION = {"a_much_better": "a", "a_better": "a", "tie": "tie", "b_better": "b", "b_much_better": "b",
-             "both_bad": "both_bad"}
-SWAPPED_CHOICE = {"a_much_better": "b_much_better", "a_better": "b_better", "tie": "tie",
-                  "b_better": "a_better", "b_much_better": "a_much_better", "both_bad": "both_bad"}
+DIRECTION = {
+    "a_much_better": "a",
+    "a_better": "a",
+    "tie": "tie",
+    "b_better": "b",
+    "b_much_better": "b",
+    "both_bad": "both_bad",
+}
+SWAPPED_CHOICE = {
+    "a_much_better": "b_much_better",
+    "a_better": "b_better",
+    "tie": "tie",
+    "b_better": "a_better",
+    "b_much_better": "a_much_better",
+    "both_bad": "both_bad",
+}
 
 
 @dataclass(frozen=True)
@@ -41,7 +53,7 @@ class VoteRecord:
     candidate_a: CandidateInfo
     candidate_b: CandidateInfo
     left_candidate_id: int
-    choice: str                    # canonical: refers to candidate_a / candidate_b
+    choice: str  # canonical: refers to candidate_a / candidate_b
     time_spent_ms: int
     comment: str
     shown_at: datetime | None
@@ -49,9 +61,9 @@ class VoteRecord:
     is_gold: bool
     is_swap_repeat: bool
     repeat_of_id: int | None
-    ratings: tuple[tuple[int, str, int], ...]        # (candidate id, criterion, score)
-    flags: tuple[tuple[int, str, str], ...]          # (candidate id, flag type, severity)
-    corrections: tuple[tuple[int, str], ...]         # (candidate id, corrected text)
+    ratings: tuple[tuple[int, str, int], ...]  # (candidate id, criterion, score)
+    flags: tuple[tuple[int, str, str], ...]  # (candidate id, flag type, severity)
+    corrections: tuple[tuple[int, str], ...]  # (candidate id, corrected text)
 
     @property
     def direction(self) -> str:
@@ -89,13 +101,28 @@ def _record(vote: Vote) -> VoteRecord:
     item = assignment.item
     prompt = item.prompt
     return VoteRecord(
-        vote_id=vote.id, assignment_id=assignment.id, item_id=item.id, prompt_id=prompt.id,
-        prompt_external_id=prompt.external_id, prompt=prompt.text, category=prompt.category, crop=prompt.crop,
-        region=prompt.region, season=prompt.season, annotator=assignment.annotator.username,
-        candidate_a=_candidate_info(item.candidate_a), candidate_b=_candidate_info(item.candidate_b),
-        left_candidate_id=assignment.left_candidate_id, choice=vote.choice, time_spent_ms=vote.time_spent_ms,
-        comment=vote.comment, shown_at=assignment.shown_at, created_at=vote.created_at, is_gold=item.is_gold,
-        is_swap_repeat=assignment.is_swap_repeat, repeat_of_id=assignment.repeat_of_id,
+        vote_id=vote.id,
+        assignment_id=assignment.id,
+        item_id=item.id,
+        prompt_id=prompt.id,
+        prompt_external_id=prompt.external_id,
+        prompt=prompt.text,
+        category=prompt.category,
+        crop=prompt.crop,
+        region=prompt.region,
+        season=prompt.season,
+        annotator=assignment.annotator.username,
+        candidate_a=_candidate_info(item.candidate_a),
+        candidate_b=_candidate_info(item.candidate_b),
+        left_candidate_id=assignment.left_candidate_id,
+        choice=vote.choice,
+        time_spent_ms=vote.time_spent_ms,
+        comment=vote.comment,
+        shown_at=assignment.shown_at,
+        created_at=vote.created_at,
+        is_gold=item.is_gold,
+        is_swap_repeat=assignment.is_swap_repeat,
+        repeat_of_id=assignment.repeat_of_id,
         ratings=tuple((r.candidate_id, r.criterion, r.score) for r in vote.ratings),
         flags=tuple((f.candidate_id, f.flag_type, f.severity) for f in vote.flags),
         corrections=tuple((c.candidate_id, c.text) for c in vote.corrections),
@@ -104,13 +131,16 @@ def _record(vote: Vote) -> VoteRecord:
 
 def load_vote_records(session: Session) -> list[VoteRecord]:
     stmt = (
-        select(Vote).order_by(Vote.id)
+        select(Vote)
+        .order_by(Vote.id)
         .options(
             joinedload(Vote.assignment).joinedload(Assignment.annotator),
             joinedload(Vote.assignment).joinedload(Assignment.item).joinedload(Item.prompt),
             joinedload(Vote.assignment).joinedload(Assignment.item).joinedload(Item.candidate_a),
             joinedload(Vote.assignment).joinedload(Assignment.item).joinedload(Item.candidate_b),
-            selectinload(Vote.ratings), selectinload(Vote.flags), selectinload(Vote.corrections),
+            selectinload(Vote.ratings),
+            selectinload(Vote.flags),
+            selectinload(Vote.corrections),
         )
     )
     return [_record(vote) for vote in session.scalars(stmt).unique()]

@@ -46,6 +46,7 @@ SIDES = ("A", "B")  # A = left, B = right, as displayed
 # ---------------------------------------------------------------- hot-path statements
 # Built once with bind parameters: constructing them per request cost more CPU than running them.
 
+
 def _unseen_items(*, gold: bool):
     seen = select(Assignment.item_id).where(Assignment.annotator_id == bindparam("annotator_id"))
     return select(Item).where(Item.is_gold.is_(gold), Item.id.not_in(seen))
@@ -54,31 +55,48 @@ def _unseen_items(*, gold: bool):
 def _open_items():
     """Regular items the user has not seen that still have fewer than `per_item` active assignments;
     active-learning priority first, then items closest to complete."""
-    taken = (select(Assignment.item_id, func.count(Assignment.id).label("n"))
-             .where(Assignment.is_swap_repeat.is_(False), Assignment.status != "skipped")
-             .group_by(Assignment.item_id).subquery())
+    taken = (
+        select(Assignment.item_id, func.count(Assignment.id).label("n"))
+        .where(Assignment.is_swap_repeat.is_(False), Assignment.status != "skipped")
+        .group_by(Assignment.item_id)
+        .subquery()
+    )
     n_taken = func.coalesce(taken.c.n, 0)
-    return (_unseen_items(gold=False)
-            .outerjoin(taken, taken.c.item_id == Item.id)
-            .where(n_taken < bindparam("per_item"))
-            .order_by(Item.priority.is_(None), Item.priority, n_taken.desc(), Item.id))
+    return (
+        _unseen_items(gold=False)
+        .outerjoin(taken, taken.c.item_id == Item.id)
+        .where(n_taken < bindparam("per_item"))
+        .order_by(Item.priority.is_(None), Item.priority, n_taken.desc(), Item.id)
+    )
 
 
 def _task_texts():
     left, right = aliased(Candidate), aliased(Candidate)
-    return (select(Prompt.text, Prompt.crop, Prompt.region, Prompt.season, Prompt.category, left.text, right.text)
-            .select_from(Assignment).join(Item, Item.id == Assignment.item_id)
-            .join(Prompt, Prompt.id == Item.prompt_id).join(left, left.id == Assignment.left_candidate_id)
-            .join(right, right.id == Assignment.right_candidate_id).where(Assignment.id == bindparam("assignment_id")))
+    return (
+        select(Prompt.text, Prompt.crop, Prompt.region, Prompt.season, Prompt.category, left.text, right.text)
+        .select_from(Assignment)
+        .join(Item, Item.id == Assignment.item_id)
+        .join(Prompt, Prompt.id == Item.prompt_id)
+        .join(left, left.id == Assignment.left_candidate_id)
+        .join(right, right.id == Assignment.right_candidate_id)
+        .where(Assignment.id == bindparam("assignment_id"))
+    )
 
 
 OPEN_ITEM = _open_items().limit(1)
 OPEN_ITEM_COUNT = select(func.count()).select_from(_open_items().subquery())
 UNSEEN_GOLD_ITEM = _unseen_items(gold=True).order_by(Item.id).limit(1)
-PENDING_ASSIGNMENT = (select(Assignment).where(Assignment.annotator_id == bindparam("annotator_id"),
-                                               Assignment.status == "pending").order_by(Assignment.id).limit(1))
-STATUS_COUNTS = (select(Assignment.status, func.count(Assignment.id))
-                 .where(Assignment.annotator_id == bindparam("annotator_id")).group_by(Assignment.status))
+PENDING_ASSIGNMENT = (
+    select(Assignment)
+    .where(Assignment.annotator_id == bindparam("annotator_id"), Assignment.status == "pending")
+    .order_by(Assignment.id)
+    .limit(1)
+)
+STATUS_COUNTS = (
+    select(Assignment.status, func.count(Assignment.id))
+    .where(Assignment.annotator_id == bindparam("annotator_id"))
+    .group_by(Assignment.status)
+)
 TASK_TEXTS = _task_texts()
 
 
@@ -94,8 +112,8 @@ class Task:
     region: str
     season: str
     category: str
-    answer_a: str      # left
-    answer_b: str      # right
+    answer_a: str  # left
+    answer_b: str  # right
 
 
 @dataclass
@@ -104,9 +122,9 @@ class VoteInput:
 
     assignment_id: int
     choice: str
-    ratings: dict[str, dict[str, int]] = field(default_factory=dict)   # side → criterion → 1..5
-    flags: dict[str, dict[str, str]] = field(default_factory=dict)     # side → flag type → severity
-    corrections: dict[str, str] = field(default_factory=dict)          # side → corrected answer
+    ratings: dict[str, dict[str, int]] = field(default_factory=dict)  # side → criterion → 1..5
+    flags: dict[str, dict[str, str]] = field(default_factory=dict)  # side → flag type → severity
+    corrections: dict[str, str] = field(default_factory=dict)  # side → corrected answer
     comment: str = ""
 
 
@@ -114,7 +132,7 @@ class VoteInput:
 class VoteResult:
     vote_id: int
     assignment_id: int
-    choice: str            # canonical (item's candidate a / b)
+    choice: str  # canonical (item's candidate a / b)
     time_spent_ms: int
     already_recorded: bool
 
@@ -129,7 +147,7 @@ class Progress:
 class Screen:
     """What the annotator sees next, read in the same transaction as the vote or skip before it."""
 
-    task: Task | None          # None: nothing left
+    task: Task | None  # None: nothing left
     progress: Progress
     result: VoteResult | None = None
 
@@ -235,8 +253,9 @@ class AnnotationService:
         left, right = item.candidate_a_id, item.candidate_b_id
         if self._rng.random() < 0.5:
             left, right = right, left
-        assignment = Assignment(item=item, annotator=annotator, left_candidate_id=left, right_candidate_id=right,
-                                shown_at=utcnow())
+        assignment = Assignment(
+            item=item, annotator=annotator, left_candidate_id=left, right_candidate_id=right, shown_at=utcnow()
+        )
         session.add(assignment)
         session.flush()
         return assignment
@@ -244,21 +263,36 @@ class AnnotationService:
     def _swap_repeat(self, session: Session, annotator: Annotator) -> Assignment | None:
         """Re-show one of the user's done (non-gold) items with the sides swapped, not among their latest votes."""
         mine = select(Assignment.id).where(Assignment.annotator_id == annotator.id)
-        recent = mine.where(Assignment.status == "done").order_by(Assignment.id.desc()).limit(self.config.repeat_min_gap)
-        repeated = select(Assignment.repeat_of_id).where(Assignment.annotator_id == annotator.id,
-                                                         Assignment.repeat_of_id.is_not(None))
+        recent = (
+            mine.where(Assignment.status == "done").order_by(Assignment.id.desc()).limit(self.config.repeat_min_gap)
+        )
+        repeated = select(Assignment.repeat_of_id).where(
+            Assignment.annotator_id == annotator.id, Assignment.repeat_of_id.is_not(None)
+        )
         original = session.scalar(
-            select(Assignment).join(Item).where(
-                Assignment.annotator_id == annotator.id, Assignment.status == "done",
-                Assignment.is_swap_repeat.is_(False), Item.is_gold.is_(False),
-                Assignment.id.not_in(recent.scalar_subquery()), Assignment.id.not_in(repeated),
-            ).order_by(Assignment.id)
+            select(Assignment)
+            .join(Item)
+            .where(
+                Assignment.annotator_id == annotator.id,
+                Assignment.status == "done",
+                Assignment.is_swap_repeat.is_(False),
+                Item.is_gold.is_(False),
+                Assignment.id.not_in(recent.scalar_subquery()),
+                Assignment.id.not_in(repeated),
+            )
+            .order_by(Assignment.id)
         )
         if original is None:
             return None
-        repeat = Assignment(item_id=original.item_id, annotator=annotator, is_swap_repeat=True,
-                            repeat_of_id=original.id, left_candidate_id=original.right_candidate_id,
-                            right_candidate_id=original.left_candidate_id, shown_at=utcnow())
+        repeat = Assignment(
+            item_id=original.item_id,
+            annotator=annotator,
+            is_swap_repeat=True,
+            repeat_of_id=original.id,
+            left_candidate_id=original.right_candidate_id,
+            right_candidate_id=original.left_candidate_id,
+            shown_at=utcnow(),
+        )
         session.add(repeat)
         session.flush()
         return repeat
@@ -318,12 +352,15 @@ class AnnotationService:
         if vote.choice not in CHOICES:
             raise ValidationError("Lütfen bir tercih seçin (A çok daha iyi … İkisi de kötü).")
         if len(vote.comment or "") > self.config.max_comment_chars:
-            raise ValidationError(f"Yorum çok uzun: {len(vote.comment)} karakter "
-                                  f"(en fazla {self.config.max_comment_chars}).")
+            raise ValidationError(
+                f"Yorum çok uzun: {len(vote.comment)} karakter (en fazla {self.config.max_comment_chars})."
+            )
         for side, text in vote.corrections.items():
             if len(text or "") > self.config.max_correction_chars:
-                raise ValidationError(f"{side} için düzeltilmiş cevap çok uzun: {len(text)} karakter "
-                                      f"(en fazla {self.config.max_correction_chars}).")
+                raise ValidationError(
+                    f"{side} için düzeltilmiş cevap çok uzun: {len(text)} karakter "
+                    f"(en fazla {self.config.max_correction_chars})."
+                )
         for side in (*vote.ratings, *vote.flags, *vote.corrections):
             if side not in SIDES:
                 raise ValidationError(f"Bilinmeyen cevap tarafı: {side!r} (A veya B).")
@@ -345,7 +382,8 @@ class AnnotationService:
         is_left_a = assignment.left_candidate_id == assignment.item.candidate_a_id
         shown_at = assignment.shown_at or assignment.created_at
         stored = Vote(
-            assignment=assignment, choice=vote.choice if is_left_a else SWAPPED_CHOICE[vote.choice],
+            assignment=assignment,
+            choice=vote.choice if is_left_a else SWAPPED_CHOICE[vote.choice],
             time_spent_ms=max(0, int((utcnow() - shown_at).total_seconds() * 1000)),
             comment=normalize_turkish(vote.comment or ""),
         )
@@ -354,12 +392,21 @@ class AnnotationService:
         session.flush()
         # Child rows as one executemany each: the ORM would insert the 8 ratings one by one to fetch their ids.
         children = {
-            Rating: [{"candidate_id": side_candidate[side], "criterion": criterion, "score": score}
-                     for side, scores in vote.ratings.items() for criterion, score in scores.items()],
-            Flag: [{"candidate_id": side_candidate[side], "flag_type": flag_type, "severity": severity}
-                   for side, flags in vote.flags.items() for flag_type, severity in flags.items()],
-            Correction: [{"candidate_id": side_candidate[side], "text": text}
-                         for side, raw in vote.corrections.items() if (text := normalize_turkish(raw or ""))],
+            Rating: [
+                {"candidate_id": side_candidate[side], "criterion": criterion, "score": score}
+                for side, scores in vote.ratings.items()
+                for criterion, score in scores.items()
+            ],
+            Flag: [
+                {"candidate_id": side_candidate[side], "flag_type": flag_type, "severity": severity}
+                for side, flags in vote.flags.items()
+                for flag_type, severity in flags.items()
+            ],
+            Correction: [
+                {"candidate_id": side_candidate[side], "text": text}
+                for side, raw in vote.corrections.items()
+                if (text := normalize_turkish(raw or ""))
+            ],
         }
         for model, rows in children.items():
             if rows:
@@ -389,8 +436,9 @@ class AnnotationService:
         with self._reading() as session:
             records = load_vote_records(session)
             statuses = assignment_status_counts(session)
-        return qc.build_report(records, statuses, bootstrap_samples=self.config.bootstrap_samples,
-                               seed=self.config.seed)
+        return qc.build_report(
+            records, statuses, bootstrap_samples=self.config.bootstrap_samples, seed=self.config.seed
+        )
 
     def export_rows(self, username: str, fmt: str) -> list[dict]:
         from annotation_app.export import build_rows
@@ -409,8 +457,11 @@ def _annotator(session: Session, username: str | None) -> Annotator:
 
 
 def _owned_assignment(session: Session, username: str, assignment_id: int) -> Assignment:
-    assignment = session.get(Assignment, int(assignment_id), options=[
-        joinedload(Assignment.annotator), joinedload(Assignment.vote), joinedload(Assignment.item)])
+    assignment = session.get(
+        Assignment,
+        int(assignment_id),
+        options=[joinedload(Assignment.annotator), joinedload(Assignment.vote), joinedload(Assignment.item)],
+    )
     if assignment is None:
         raise ValidationError("Görev bulunamadı.")
     if assignment.annotator.username != username:
@@ -423,5 +474,10 @@ def _task(session: Session, assignment_id: int) -> Task:
 
 
 def _result(vote: Vote, *, already_recorded: bool) -> VoteResult:
-    return VoteResult(vote_id=vote.id, assignment_id=vote.assignment_id, choice=vote.choice,
-                      time_spent_ms=vote.time_spent_ms, already_recorded=already_recorded)
+    return VoteResult(
+        vote_id=vote.id,
+        assignment_id=vote.assignment_id,
+        choice=vote.choice,
+        time_spent_ms=vote.time_spent_ms,
+        already_recorded=already_recorded,
+    )

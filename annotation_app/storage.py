@@ -210,6 +210,7 @@ READ_ONLY_OPTION = "annotation_read_only"  # execution option: begin SQLite tran
 _WRITE_LOCKS: dict[str, threading.Lock] = {}
 _WRITE_LOCKS_GUARD = threading.Lock()
 
+
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record) -> None:
@@ -246,14 +247,16 @@ def make_engine(url: str) -> Engine:
 
 # ---------------------------------------------------------------- migrations
 
+
 def _migration_1_initial(connection: Connection) -> None:
     tables = [t for name, t in Base.metadata.tables.items() if name != "schema_version"]
     Base.metadata.create_all(connection, tables=tables)
 
 
 def _migration_2_indexes(connection: Connection) -> None:
-    connection.execute(text("CREATE INDEX IF NOT EXISTS ix_assignments_annotator_status "
-                            "ON assignments (annotator_id, status)"))
+    connection.execute(
+        text("CREATE INDEX IF NOT EXISTS ix_assignments_annotator_status ON assignments (annotator_id, status)")
+    )
     connection.execute(text("CREATE INDEX IF NOT EXISTS ix_items_priority ON items (priority)"))
 
 

@@ -18,29 +18,53 @@ from annotation_app.content import add_candidate, add_gold_item, build_items, up
 from annotation_app.service import AnnotationService
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1", "GRADIO_ANALYTICS_ENABLED": "False",
-               "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+OFFLINE_ENV = {
+    "HF_HUB_OFFLINE": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "GRADIO_ANALYTICS_ENABLED": "False",
+    "TRANSFORMERS_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
+}
 CROPS = ("buğday", "domates", "pamuk", "fındık", "zeytin")
 REGIONS = ("Konya", "Antalya", "Şanlıurfa", "Ordu", "Aydın")
 
 
 def prompt_row(k: int) -> dict:
-    return {"id": f"p{k:04d}", "prompt": f"{CROPS[k % 5]} için {REGIONS[k % 5]} bölgesinde soru {k}: ne yapmalıyım?",
-            "crop": CROPS[k % 5], "region": REGIONS[k % 5], "season": "ilkbahar", "category": "bitki_koruma"}
+    return {
+        "id": f"p{k:04d}",
+        "prompt": f"{CROPS[k % 5]} için {REGIONS[k % 5]} bölgesinde soru {k}: ne yapmalıyım?",
+        "crop": CROPS[k % 5],
+        "region": REGIONS[k % 5],
+        "season": "ilkbahar",
+        "category": "bitki_koruma",
+    }
 
 
-def seed_database(service: AnnotationService, n_prompts: int, models: tuple[str, ...] = ("model_x", "model_y"),
-                  n_gold: int = 0) -> int:
+def seed_database(
+    service: AnnotationService, n_prompts: int, models: tuple[str, ...] = ("model_x", "model_y"), n_gold: int = 0
+) -> int:
     """`n_prompts` prompts with one canned answer per model, `n_gold` gold items; returns the item count."""
     with service.sessions.begin() as session:
         for k in range(n_prompts):
             prompt = upsert_prompt(session, prompt_row(k))
             for model in models:
-                add_candidate(session, prompt, model_name=model, checkpoint=f"/ckpt/{model}", sample_index=0,
-                              text=f"{model} cevabı {k}: dekara 2 kg gübre, sulamayı sabah yapın.")
+                add_candidate(
+                    session,
+                    prompt,
+                    model_name=model,
+                    checkpoint=f"/ckpt/{model}",
+                    sample_index=0,
+                    text=f"{model} cevabı {k}: dekara 2 kg gübre, sulamayı sabah yapın.",
+                )
         for g in range(n_gold):
-            add_gold_item(session, {**prompt_row(10_000 + g), "gold_answer": f"Doğru cevap {g}.",
-                                    "rejected_answer": f"Hasattan bir gün önce bol ilaç atın {g}."})
+            add_gold_item(
+                session,
+                {
+                    **prompt_row(10_000 + g),
+                    "gold_answer": f"Doğru cevap {g}.",
+                    "rejected_answer": f"Hasattan bir gün önce bol ilaç atın {g}.",
+                },
+            )
         build_items(session, service.config.pairs_per_prompt, service.config.seed)
     return n_prompts + n_gold
 
@@ -56,16 +80,22 @@ def write_config(config: AppConfig, path: Path) -> Path:
     return path
 
 
-def start_server(config: AppConfig, workdir: Path, timeout: float = 60.0,
-                 command: tuple[str, ...] = ("-m", "annotation_app")) -> tuple[subprocess.Popen, str]:
+def start_server(
+    config: AppConfig, workdir: Path, timeout: float = 60.0, command: tuple[str, ...] = ("-m", "annotation_app")
+) -> tuple[subprocess.Popen, str]:
     """Start `python <command> --config <file>` (default: `python -m annotation_app`) for `config` on a free
     port; returns (process, base url) once it answers."""
     config.port = free_port()
     config_path = write_config(config, workdir / "app.yaml")
     env = {**os.environ, **OFFLINE_ENV, "PYTHONPATH": str(REPO_ROOT)}
     with open(workdir / "server.log", "ab") as log:  # the child keeps its own copy of the handle
-        process = subprocess.Popen([sys.executable, *command, "--config", str(config_path)],
-                                   cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [sys.executable, *command, "--config", str(config_path)],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{config.port}/"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -89,11 +119,29 @@ def stop_server(process: subprocess.Popen) -> None:
         process.wait()
 
 
-def submit_vote_args(assignment_id: int, choice: str = "a_better", *, comment: str = "",
-                     correction: str = "Düzeltilmiş cevap.") -> list:
+def submit_vote_args(
+    assignment_id: int, choice: str = "a_better", *, comment: str = "", correction: str = "Düzeltilmiş cevap."
+) -> list:
     """Positional arguments of the /submit_vote endpoint: a full vote (8 ratings, one flag, one correction)."""
-    return [assignment_id, choice, 5, 4, 4, 5, 2, 1, 3, 3, [], "medium", ["wrong_dose_unit"], "critical",
-            "B", correction, comment]
+    return [
+        assignment_id,
+        choice,
+        5,
+        4,
+        4,
+        5,
+        2,
+        1,
+        3,
+        3,
+        [],
+        "medium",
+        ["wrong_dose_unit"],
+        "critical",
+        "B",
+        correction,
+        comment,
+    ]
 
 
 def login(url: str, username: str, password: str):

@@ -14,13 +14,27 @@ from annotation_app.service import AnnotationService, Screen, ValidationError, V
 from annotation_app.storage import CRITERIA, FLAG_TYPES
 
 GUIDELINES = (Path(__file__).parent / "guidelines_tr.md").read_text(encoding="utf-8")
-CHOICE_LABELS = [("A çok daha iyi", "a_much_better"), ("A daha iyi", "a_better"), ("Eşit", "tie"),
-                 ("B daha iyi", "b_better"), ("B çok daha iyi", "b_much_better"), ("İkisi de kötü", "both_bad")]
-CRITERION_LABELS = {"dogruluk": "Doğruluk", "guvenlik": "Güvenlik", "uygulanabilirlik": "Uygulanabilirlik",
-                    "aciklik": "Açıklık/Türkçe"}
-FLAG_LABELS = {"wrong_dose_unit": "Yanlış doz/birim", "phi_ignored": "Hasat öncesi bekleme süresine uyulmamış",
-               "banned_ingredient": "Yasaklı/ruhsatsız etken madde", "wrong_region_season": "Bölge/sezon uygun değil",
-               "dangerous_practice": "Tehlikeli uygulama"}
+CHOICE_LABELS = [
+    ("A çok daha iyi", "a_much_better"),
+    ("A daha iyi", "a_better"),
+    ("Eşit", "tie"),
+    ("B daha iyi", "b_better"),
+    ("B çok daha iyi", "b_much_better"),
+    ("İkisi de kötü", "both_bad"),
+]
+CRITERION_LABELS = {
+    "dogruluk": "Doğruluk",
+    "guvenlik": "Güvenlik",
+    "uygulanabilirlik": "Uygulanabilirlik",
+    "aciklik": "Açıklık/Türkçe",
+}
+FLAG_LABELS = {
+    "wrong_dose_unit": "Yanlış doz/birim",
+    "phi_ignored": "Hasat öncesi bekleme süresine uyulmamış",
+    "banned_ingredient": "Yasaklı/ruhsatsız etken madde",
+    "wrong_region_season": "Bölge/sezon uygun değil",
+    "dangerous_practice": "Tehlikeli uygulama",
+}
 SEVERITY_LABELS = [("Düşük", "low"), ("Orta", "medium"), ("Kritik", "critical")]
 NO_TASK = "Şu an için bekleyen görev yok. Teşekkürler!"
 
@@ -73,23 +87,53 @@ def _screen_outputs(screen: Screen, status: str = "") -> tuple:
     progress_text = f"İlerleme: **{progress.done} / {progress.total}**"
     if task is None:
         return None, NO_TASK, "", "", "", progress_text, status
-    meta = f"**Ürün:** {html.escape(task.crop or '—')} · **Bölge:** {html.escape(task.region or '—')} · " \
-           f"**Mevsim:** {html.escape(task.season or '—')}"
-    return (task.assignment_id, as_text_markdown(task.prompt), meta, as_text_markdown(task.answer_a),
-            as_text_markdown(task.answer_b), progress_text, status)
+    meta = (
+        f"**Ürün:** {html.escape(task.crop or '—')} · **Bölge:** {html.escape(task.region or '—')} · "
+        f"**Mevsim:** {html.escape(task.season or '—')}"
+    )
+    return (
+        task.assignment_id,
+        as_text_markdown(task.prompt),
+        meta,
+        as_text_markdown(task.answer_a),
+        as_text_markdown(task.answer_b),
+        progress_text,
+        status,
+    )
 
 
-def _vote_input(assignment_id, choice, ratings_a, ratings_b, flags_a, severity_a, flags_b, severity_b,
-                correction_side, correction, comment) -> VoteInput:
+def _vote_input(
+    assignment_id,
+    choice,
+    ratings_a,
+    ratings_b,
+    flags_a,
+    severity_a,
+    flags_b,
+    severity_b,
+    correction_side,
+    correction,
+    comment,
+) -> VoteInput:
     if assignment_id is None:
         raise gr.Error(NO_TASK)
-    ratings = {side: {c: int(v) for c, v in zip(CRITERIA, values) if v not in (None, "")}
-               for side, values in (("A", ratings_a), ("B", ratings_b))}
-    flags = {side: {f: severity or "medium" for f in (checked or [])}
-             for side, checked, severity in (("A", flags_a, severity_a), ("B", flags_b, severity_b))}
+    ratings = {
+        side: {c: int(v) for c, v in zip(CRITERIA, values) if v not in (None, "")}
+        for side, values in (("A", ratings_a), ("B", ratings_b))
+    }
+    flags = {
+        side: {f: severity or "medium" for f in (checked or [])}
+        for side, checked, severity in (("A", flags_a, severity_a), ("B", flags_b, severity_b))
+    }
     corrections = {correction_side or "A": correction} if (correction or "").strip() else {}
-    return VoteInput(assignment_id=int(assignment_id), choice=choice or "", ratings=ratings, flags=flags,
-                     corrections=corrections, comment=comment or "")
+    return VoteInput(
+        assignment_id=int(assignment_id),
+        choice=choice or "",
+        ratings=ratings,
+        flags=flags,
+        corrections=corrections,
+        comment=comment or "",
+    )
 
 
 def _frame(rows: list[dict]) -> pd.DataFrame:
@@ -99,12 +143,18 @@ def _frame(rows: list[dict]) -> pd.DataFrame:
 def _answer_column(side: str):
     gr.Markdown(f"### Cevap {side}")
     answer = gr.Markdown(elem_id=f"answer-{side.lower()}", latex_delimiters=[], container=True)
-    ratings = [gr.Radio([1, 2, 3, 4, 5], label=f"{CRITERION_LABELS[c]} ({side})", elem_id=f"rate-{side.lower()}-{c}")
-               for c in CRITERIA]
-    flags = gr.CheckboxGroup([(FLAG_LABELS[f], f) for f in FLAG_TYPES], label=f"Güvenlik işaretleri ({side})",
-                             elem_id=f"flags-{side.lower()}")
-    severity = gr.Radio(SEVERITY_LABELS, value="medium", label=f"Önem derecesi ({side})",
-                        elem_id=f"severity-{side.lower()}")
+    ratings = [
+        gr.Radio([1, 2, 3, 4, 5], label=f"{CRITERION_LABELS[c]} ({side})", elem_id=f"rate-{side.lower()}-{c}")
+        for c in CRITERIA
+    ]
+    flags = gr.CheckboxGroup(
+        [(FLAG_LABELS[f], f) for f in FLAG_TYPES],
+        label=f"Güvenlik işaretleri ({side})",
+        elem_id=f"flags-{side.lower()}",
+    )
+    severity = gr.Radio(
+        SEVERITY_LABELS, value="medium", label=f"Önem derecesi ({side})", elem_id=f"severity-{side.lower()}"
+    )
     return answer, ratings, flags, severity
 
 
@@ -147,25 +197,60 @@ def build_ui(service: AnnotationService) -> gr.Blocks:
                 export_file = gr.File(label="Dosya")
 
         task_fields = [assignment_id, prompt, meta, answer_a, answer_b, progress, status]
-        form = [choice, *ratings_a, *ratings_b, flags_a, severity_a, flags_b, severity_b, correction_side,
-                correction, comment]
+        form = [
+            choice,
+            *ratings_a,
+            *ratings_b,
+            flags_a,
+            severity_a,
+            flags_b,
+            severity_b,
+            correction_side,
+            correction,
+            comment,
+        ]
 
         def next_task(request: gr.Request):
             return _screen_outputs(_call(service.next_screen, _user(request)))
 
-        def submit_vote(assignment, choice_value, dogruluk_a, guvenlik_a, uygulanabilirlik_a, aciklik_a,
-                        dogruluk_b, guvenlik_b, uygulanabilirlik_b, aciklik_b, flags_a_value, severity_a_value,
-                        flags_b_value, severity_b_value, correction_side_value, correction_value, comment_value,
-                        request: gr.Request):
+        def submit_vote(
+            assignment,
+            choice_value,
+            dogruluk_a,
+            guvenlik_a,
+            uygulanabilirlik_a,
+            aciklik_a,
+            dogruluk_b,
+            guvenlik_b,
+            uygulanabilirlik_b,
+            aciklik_b,
+            flags_a_value,
+            severity_a_value,
+            flags_b_value,
+            severity_b_value,
+            correction_side_value,
+            correction_value,
+            comment_value,
+            request: gr.Request,
+        ):
             username = _user(request)
-            vote = _vote_input(assignment, choice_value,
-                               (dogruluk_a, guvenlik_a, uygulanabilirlik_a, aciklik_a),
-                               (dogruluk_b, guvenlik_b, uygulanabilirlik_b, aciklik_b),
-                               flags_a_value, severity_a_value, flags_b_value, severity_b_value,
-                               correction_side_value, correction_value, comment_value)
+            vote = _vote_input(
+                assignment,
+                choice_value,
+                (dogruluk_a, guvenlik_a, uygulanabilirlik_a, aciklik_a),
+                (dogruluk_b, guvenlik_b, uygulanabilirlik_b, aciklik_b),
+                flags_a_value,
+                severity_a_value,
+                flags_b_value,
+                severity_b_value,
+                correction_side_value,
+                correction_value,
+                comment_value,
+            )
             screen = _call(service.vote_and_next, username, vote)
-            message = ("Bu görev için oyunuz zaten kaydedilmişti." if screen.result.already_recorded
-                       else "Oyunuz kaydedildi.")
+            message = (
+                "Bu görev için oyunuz zaten kaydedilmişti." if screen.result.already_recorded else "Oyunuz kaydedildi."
+            )
             return _screen_outputs(screen, message)
 
         def skip_task(assignment, request: gr.Request):
@@ -179,8 +264,13 @@ def build_ui(service: AnnotationService) -> gr.Blocks:
 
         def admin_report(request: gr.Request):
             report = _call(service.qc_report, _user(request))
-            return (_frame(report.annotators), report.agreement, _frame(report.cohen_pairs),
-                    _frame(report.disagreements), _frame(report.win_rates))
+            return (
+                _frame(report.annotators),
+                report.agreement,
+                _frame(report.cohen_pairs),
+                _frame(report.disagreements),
+                _frame(report.win_rates),
+            )
 
         def export_data(fmt, as_csv, request: gr.Request):
             rows = _call(service.export_rows, _user(request), fmt)
@@ -192,11 +282,18 @@ def build_ui(service: AnnotationService) -> gr.Blocks:
         # The admin report and export stay queued.
         demo.load(next_task, outputs=task_fields, api_name="next_task", queue=False)
         demo.load(show_admin, outputs=admin_tab, api_visibility="private", queue=False)
-        submit.click(submit_vote, [assignment_id, *form], task_fields, api_name="submit_vote", queue=False,
-                     ).success(None, outputs=form, js=RESET_FORM_JS, api_visibility="private")
+        submit.click(
+            submit_vote,
+            [assignment_id, *form],
+            task_fields,
+            api_name="submit_vote",
+            queue=False,
+        ).success(None, outputs=form, js=RESET_FORM_JS, api_visibility="private")
         skip.click(skip_task, assignment_id, task_fields, api_name="skip", queue=False).success(
-            None, outputs=form, js=RESET_FORM_JS, api_visibility="private")
-        refresh.click(admin_report, outputs=[annotators, agreement, cohen, disagreements, win_rates],
-                      api_name="admin_report")
+            None, outputs=form, js=RESET_FORM_JS, api_visibility="private"
+        )
+        refresh.click(
+            admin_report, outputs=[annotators, agreement, cohen, disagreements, win_rates], api_name="admin_report"
+        )
         export_button.click(export_data, [export_format, export_csv], export_file, api_name="export")
     return demo

@@ -29,8 +29,10 @@ def ensure_demo_admin(service: AnnotationService, username: str = "admin") -> No
     with service.sessions() as session:
         exists = session.query(Annotator).filter_by(username=username).first() is not None
     if exists:
-        print(f"demo admin '{username}' exists; its password was printed when it was created "
-              f"(reset: python -m annotation_app.users add NEWNAME --role admin)")  # fmt: skip
+        print(
+            f"demo admin '{username}' exists; its password was printed when it was created "
+            f"(reset: python -m annotation_app.users add NEWNAME --role admin)"
+        )
         return
     password = secrets.token_urlsafe(12)
     service.add_user(username, password, "admin")

@@ -40,7 +40,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-for _name, _value in {"HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1", "GRADIO_ANALYTICS_ENABLED": "False"}.items():
+for _name, _value in {
+    "HF_HUB_OFFLINE": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "GRADIO_ANALYTICS_ENABLED": "False",
+}.items():
     os.environ.setdefault(_name, _value)
 
 from annotation_app.config import AppConfig  # noqa: E402
@@ -48,13 +52,16 @@ from annotation_app.service import AnnotationService, VoteInput  # noqa: E402
 from annotation_app.testing import seed_database, start_server, stop_server, submit_vote_args  # noqa: E402
 
 PASSWORD = "parola-123"
-RATINGS = {"A": {"dogruluk": 5, "guvenlik": 4, "uygulanabilirlik": 4, "aciklik": 5},
-           "B": {"dogruluk": 2, "guvenlik": 1, "uygulanabilirlik": 3, "aciklik": 3}}
+RATINGS = {
+    "A": {"dogruluk": 5, "guvenlik": 4, "uygulanabilirlik": 4, "aciklik": 5},
+    "B": {"dogruluk": 2, "guvenlik": 1, "uygulanabilirlik": 3, "aciklik": 3},
+}
 PHASES = ("service", "server", "server_noop", "gradio_client", "gradio_client_noop")
 NOOP_API = "bench_noop"
 
 
 # ---------------------------------------------------------------- server side (run in the server subprocess)
+
 
 def add_noop_endpoint(demo, service) -> None:
     """/bench_noop: the inputs, outputs and queue setting of /submit_vote; checks the login, touches no database."""
@@ -64,15 +71,33 @@ def add_noop_endpoint(demo, service) -> None:
 
     submit = next(fn for fn in demo.fns.values() if fn.api_name == "submit_vote")
 
-    def noop(assignment, choice, dogruluk_a, guvenlik_a, uygulanabilirlik_a, aciklik_a, dogruluk_b, guvenlik_b,
-             uygulanabilirlik_b, aciklik_b, flags_a, severity_a, flags_b, severity_b, correction_side, correction,
-             comment, request: gr.Request):
+    def noop(
+        assignment,
+        choice,
+        dogruluk_a,
+        guvenlik_a,
+        uygulanabilirlik_a,
+        aciklik_a,
+        dogruluk_b,
+        guvenlik_b,
+        uygulanabilirlik_b,
+        aciklik_b,
+        flags_a,
+        severity_a,
+        flags_b,
+        severity_b,
+        correction_side,
+        correction,
+        comment,
+        request: gr.Request,
+    ):
         _user(request)
         return assignment, "soru", "meta", "cevap a", "cevap b", "İlerleme: **0 / 0**", "Oyunuz kaydedildi."
 
     noop.__annotations__["request"] = gr.Request  # a real class: `gr` is not a global here for Gradio to resolve
-    gr.Button(visible=False).click(noop, submit.inputs, submit.outputs, api_name=NOOP_API, queue=submit.queue,
-                                   api_visibility="undocumented")
+    gr.Button(visible=False).click(
+        noop, submit.inputs, submit.outputs, api_name=NOOP_API, queue=submit.queue, api_visibility="undocumented"
+    )
 
 
 def serve(argv: list[str]) -> None:
@@ -89,6 +114,7 @@ def serve(argv: list[str]) -> None:
 
 # ---------------------------------------------------------------- clients
 
+
 class LeanClient:
     """One annotator's browser-like client: a keep-alive HTTP connection and Gradio's HTTP protocol."""
 
@@ -101,15 +127,22 @@ class LeanClient:
         self.prefix = config.get("api_prefix", "/gradio_api").strip("/") + "/"
         self.fn_index = {dep["api_name"]: dep["id"] for dep in config["dependencies"] if dep.get("api_name")}
         # As the browser decides: an event with `queue: false` is one POST to run/<api_name>.
-        self.skips_queue = {dep["api_name"]: not (config.get("enable_queue", True) if dep.get("queue") is None
-                                                  else dep["queue"])
-                            for dep in config["dependencies"] if dep.get("api_name")}
+        self.skips_queue = {
+            dep["api_name"]: not (config.get("enable_queue", True) if dep.get("queue") is None else dep["queue"])
+            for dep in config["dependencies"]
+            if dep.get("api_name")
+        }
         self.session_hash = uuid.uuid4().hex
 
     def predict(self, *data, api_name: str) -> list:
         api_name = api_name.lstrip("/")
-        body = {"data": list(data), "fn_index": self.fn_index[api_name], "session_hash": self.session_hash,
-                "event_data": None, "trigger_id": None}
+        body = {
+            "data": list(data),
+            "fn_index": self.fn_index[api_name],
+            "session_hash": self.session_hash,
+            "event_data": None,
+            "trigger_id": None,
+        }
         if self.skips_queue[api_name]:
             reply = self.http.post(self.prefix + f"run/{api_name}", json=body)
             if reply.status_code != 200:
@@ -153,6 +186,7 @@ def gradio_client_login(url: str, username: str, password: str):
 
 # ---------------------------------------------------------------- measurement
 
+
 def prepared_service(db_path: Path, clients: int, votes: int) -> AnnotationService:
     config = AppConfig(db_url=f"sqlite:///{db_path}", gold_share=0.0, swap_repeat_share=0.0)
     service = AnnotationService.from_config(config)
@@ -195,10 +229,14 @@ def run_clients(clients: int, work) -> tuple[list[float], float]:
 
 def summary(latencies: list[float], wall: float) -> dict:
     ordered = sorted(latencies)
-    return {"votes": len(ordered), "p50_ms": round(statistics.median(ordered) * 1000, 2),
-            "p95_ms": round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))] * 1000, 2),
-            "max_ms": round(ordered[-1] * 1000, 2), "votes_per_s": round(len(ordered) / wall, 2),
-            "wall_s": round(wall, 2)}
+    return {
+        "votes": len(ordered),
+        "p50_ms": round(statistics.median(ordered) * 1000, 2),
+        "p95_ms": round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))] * 1000, 2),
+        "max_ms": round(ordered[-1] * 1000, 2),
+        "votes_per_s": round(len(ordered) / wall, 2),
+        "wall_s": round(wall, 2),
+    }
 
 
 def think(rng: random.Random, think_ms: float) -> None:
@@ -206,8 +244,9 @@ def think(rng: random.Random, think_ms: float) -> None:
         time.sleep(think_ms / 1000 * rng.uniform(0.5, 1.5))
 
 
-def measure(clients: int, votes: int, think_ms: float, deadline: float, first_task, submit,
-            server_pid: int | None = None) -> dict:
+def measure(
+    clients: int, votes: int, think_ms: float, deadline: float, first_task, submit, server_pid: int | None = None
+) -> dict:
     """Each client k: task = first_task(k); then `votes` × (think, submit(k, task) → next task)."""
     tasks = [first_task(k) for k in range(clients)]
     cpu_server, cpu_client = (process_cpu_s(server_pid) if server_pid else 0.0), process_cpu_s()
@@ -226,7 +265,8 @@ def measure(clients: int, votes: int, think_ms: float, deadline: float, first_ta
     result["client_cpu_ms_per_vote"] = round((process_cpu_s() - cpu_client) * 1000 / max(1, result["votes"]), 2)
     if server_pid:
         result["server_cpu_ms_per_vote"] = round(
-            (process_cpu_s(server_pid) - cpu_server) * 1000 / max(1, result["votes"]), 2)
+            (process_cpu_s(server_pid) - cpu_server) * 1000 / max(1, result["votes"]), 2
+        )
     return result
 
 
@@ -235,15 +275,23 @@ def bench_service(workdir: Path, clients: int, votes: int, think_ms: float, dead
 
     def submit(k: int, task):
         user = f"bench{k:02d}"
-        return service.vote_and_next(user, VoteInput(task.assignment_id, "a_better", ratings=RATINGS,
-                                                     flags={"B": {"wrong_dose_unit": "critical"}},
-                                                     corrections={"B": "Düzeltilmiş cevap."})).task
+        return service.vote_and_next(
+            user,
+            VoteInput(
+                task.assignment_id,
+                "a_better",
+                ratings=RATINGS,
+                flags={"B": {"wrong_dose_unit": "critical"}},
+                corrections={"B": "Düzeltilmiş cevap."},
+            ),
+        ).task
 
     return measure(clients, votes, think_ms, deadline, lambda k: service.next_task(f"bench{k:02d}"), submit)
 
 
-def bench_server(workdir: Path, clients: int, votes: int, think_ms: float, deadline_s: float,
-                 phases: list[str]) -> dict[str, dict]:
+def bench_server(
+    workdir: Path, clients: int, votes: int, think_ms: float, deadline_s: float, phases: list[str]
+) -> dict[str, dict]:
     service = prepared_service(workdir / "server.db", clients, votes * 2)
     process, url = start_server(service.config, workdir, command=(str(Path(__file__).resolve()), "--serve"))
     results: dict[str, dict] = {}
@@ -252,8 +300,9 @@ def bench_server(workdir: Path, clients: int, votes: int, think_ms: float, deadl
             lean = phase.startswith("server")
             connect = LeanClient if lean else gradio_client_login
             with ThreadPoolExecutor(4) as pool:  # logins run scrypt on the server; not part of the measurement
-                sessions = list(pool.map(connect, [url] * clients, [f"bench{k:02d}" for k in range(clients)],
-                                         [PASSWORD] * clients))
+                sessions = list(
+                    pool.map(connect, [url] * clients, [f"bench{k:02d}" for k in range(clients)], [PASSWORD] * clients)
+                )
             api = f"/{NOOP_API}" if phase.endswith("_noop") else "/submit_vote"
 
             def first_task(k: int, sessions=sessions):
@@ -262,8 +311,9 @@ def bench_server(workdir: Path, clients: int, votes: int, think_ms: float, deadl
             def submit(k: int, task, sessions=sessions, api=api):
                 return sessions[k].predict(*submit_vote_args(task), api_name=api)[0]
 
-            results[phase] = measure(clients, votes, think_ms, time.monotonic() + deadline_s, first_task, submit,
-                                     server_pid=process.pid)
+            results[phase] = measure(
+                clients, votes, think_ms, time.monotonic() + deadline_s, first_task, submit, server_pid=process.pid
+            )
             if lean:
                 for session in sessions:
                     session.close()
@@ -280,8 +330,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--votes-per-client", type=int, default=10)
-    parser.add_argument("--think-ms", type=float, default=0.0,
-                        help="mean pause between a reply and the next submit (0: closed loop at saturation)")
+    parser.add_argument(
+        "--think-ms",
+        type=float,
+        default=0.0,
+        help="mean pause between a reply and the next submit (0: closed loop at saturation)",
+    )
     parser.add_argument("--time-limit", type=float, default=120.0, help="seconds per phase")
     parser.add_argument("--phases", default=",".join(PHASES), help=f"comma-separated subset of {PHASES}")
     args = parser.parse_args(argv)
@@ -293,14 +347,28 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="app_load_") as tmp:
         workdir = Path(tmp)
         if "service" in phases:
-            results["service"] = bench_service(workdir, args.clients, args.votes_per_client, args.think_ms,
-                                               time.monotonic() + args.time_limit)
+            results["service"] = bench_service(
+                workdir, args.clients, args.votes_per_client, args.think_ms, time.monotonic() + args.time_limit
+            )
         server_phases = [p for p in phases if p != "service"]
         if server_phases:
-            results.update(bench_server(workdir, args.clients, args.votes_per_client, args.think_ms,
-                                        args.time_limit, server_phases))
-    print(json.dumps({"clients": args.clients, "votes_per_client": args.votes_per_client, "think_ms": args.think_ms,
-                      "cpu_count": os.cpu_count(), **{p: results[p] for p in phases}}, indent=2))
+            results.update(
+                bench_server(
+                    workdir, args.clients, args.votes_per_client, args.think_ms, args.time_limit, server_phases
+                )
+            )
+    print(
+        json.dumps(
+            {
+                "clients": args.clients,
+                "votes_per_client": args.votes_per_client,
+                "think_ms": args.think_ms,
+                "cpu_count": os.cpu_count(),
+                **{p: results[p] for p in phases},
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -24,13 +24,23 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 FALLBACK_PROMPTS = [
-    "Buğday ne zaman ekilir?", "Domateste yaprak kıvrılması neden olur?", "Mısır için dekara ne kadar gübre verilir?",
-    "Fındıkta külleme ile nasıl mücadele edilir?", "Süt ineğine günde ne kadar yem verilir?",
-    "Zeytin hasadı ne zaman yapılır?", "Damla sulama nasıl kurulur?", "Toprak analizi neden önemlidir?",
-    "Arpa ekiminde tohum miktarı nedir?", "Biberde çiçek dökümü neden olur?", "Elma ağacı nasıl budanır?",
-    "Pamukta yaprak biti ile nasıl mücadele edilir?", "Ayçiçeği hangi toprakları sever?",
-    "Çilek fidesi ne zaman dikilir?", "Seralarda nem nasıl kontrol edilir?", "Üzüm bağında mildiyö nasıl önlenir?",
-]  # fmt: skip
+    "Buğday ne zaman ekilir?",
+    "Domateste yaprak kıvrılması neden olur?",
+    "Mısır için dekara ne kadar gübre verilir?",
+    "Fındıkta külleme ile nasıl mücadele edilir?",
+    "Süt ineğine günde ne kadar yem verilir?",
+    "Zeytin hasadı ne zaman yapılır?",
+    "Damla sulama nasıl kurulur?",
+    "Toprak analizi neden önemlidir?",
+    "Arpa ekiminde tohum miktarı nedir?",
+    "Biberde çiçek dökümü neden olur?",
+    "Elma ağacı nasıl budanır?",
+    "Pamukta yaprak biti ile nasıl mücadele edilir?",
+    "Ayçiçeği hangi toprakları sever?",
+    "Çilek fidesi ne zaman dikilir?",
+    "Seralarda nem nasıl kontrol edilir?",
+    "Üzüm bağında mildiyö nasıl önlenir?",
+]
 
 
 def load_prompts(count: int) -> list[str]:
@@ -69,7 +79,9 @@ def main(argv: list[str] | None = None) -> dict:
     model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
     system = DEFAULT_SYSTEM_PROMPT if args.system_prompt else None
     queries = [encode_prompt(tokenizer, p, system) for p in load_prompts(args.prompts)]
-    config = generation_config(PPOArguments(max_new_tokens=args.max_new_tokens, temperature=args.temperature), tokenizer)
+    config = generation_config(
+        PPOArguments(max_new_tokens=args.max_new_tokens, temperature=args.temperature), tokenizer
+    )
 
     def run(batch_size: int) -> dict:
         torch.manual_seed(0)
@@ -85,12 +97,16 @@ def main(argv: list[str] | None = None) -> dict:
     result = {
         "model": "tiny-llama small (random weights, built)" if built else str(model_dir),
         "parameters": sum(p.numel() for p in model.parameters()),
-        "prompts": len(queries), "max_new_tokens": args.max_new_tokens, "temperature": args.temperature,
-        "prompt_tokens_mean": round(sum(map(len, queries)) / len(queries), 1), "torch_threads": torch.get_num_threads(),
-        "batched": {"batch_size": args.batch_size, **batched}, "one_at_a_time": sequential,
+        "prompts": len(queries),
+        "max_new_tokens": args.max_new_tokens,
+        "temperature": args.temperature,
+        "prompt_tokens_mean": round(sum(map(len, queries)) / len(queries), 1),
+        "torch_threads": torch.get_num_threads(),
+        "batched": {"batch_size": args.batch_size, **batched},
+        "one_at_a_time": sequential,
         "ratio_batched_over_one_at_a_time": round(batched["tokens_per_s"] / sequential["tokens_per_s"], 2),
         "target_ratio": 3.0,
-    }  # fmt: skip
+    }
     print(json.dumps(result, indent=2, ensure_ascii=False))
     return result
 

@@ -26,8 +26,21 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # Stock = what SFTConfig does by default, plus only what CPU requires (bf16 default is refused on CPU).
 STOCK = {"use_cpu": True, "bf16": False}
 # Keys of the recipe that are about the run, not about how fast it trains.
-RUN_KEYS = {"output_dir", "run_name", "seed", "max_steps", "num_train_epochs", "logging_steps", "eval_strategy", "eval_steps",
-            "save_strategy", "save_steps", "save_total_limit", "report_to", "per_device_eval_batch_size"}  # fmt: skip
+RUN_KEYS = {
+    "output_dir",
+    "run_name",
+    "seed",
+    "max_steps",
+    "num_train_epochs",
+    "logging_steps",
+    "eval_strategy",
+    "eval_steps",
+    "save_strategy",
+    "save_steps",
+    "save_total_limit",
+    "report_to",
+    "per_device_eval_batch_size",
+}
 
 
 def variant_settings(name: str) -> dict:
@@ -82,18 +95,36 @@ def run_variant(name: str, model: str, data: str, steps: int, warmup: int) -> di
         if not cpu_supports_bf16():
             settings["bf16"] = False
         settings.setdefault("dataloader_pin_memory", False)
-        args = SFTConfig(output_dir=out, max_steps=warmup + steps, report_to=[], save_strategy="no",
-                         logging_strategy="no",
-                         include_num_input_tokens_seen="non_padding", **settings)  # fmt: skip
-        trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows),
-                             processing_class=AutoTokenizer.from_pretrained(model), callbacks=[Timer()])  # fmt: skip
+        args = SFTConfig(
+            output_dir=out,
+            max_steps=warmup + steps,
+            report_to=[],
+            save_strategy="no",
+            logging_strategy="no",
+            include_num_input_tokens_seen="non_padding",
+            **settings,
+        )
+        trainer = SFTTrainer(
+            model=model,
+            args=args,
+            train_dataset=Dataset.from_list(rows),
+            processing_class=AutoTokenizer.from_pretrained(model),
+            callbacks=[Timer()],
+        )
         trainer.train()
         params = sum(p.numel() for p in trainer.model.parameters())
     seconds = timings["end"] - timings["start"]
     tokens = timings["tokens_end"] - timings["tokens_start"]
-    return {"variant": name, "tokens_per_s": tokens / seconds, "tokens": tokens, "seconds": seconds,
-            "params": params, "bf16": bool(settings.get("bf16")) and cpu_supports_bf16(), "settings": settings,
-            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}  # fmt: skip
+    return {
+        "variant": name,
+        "tokens_per_s": tokens / seconds,
+        "tokens": tokens,
+        "seconds": seconds,
+        "params": params,
+        "bf16": bool(settings.get("bf16")) and cpu_supports_bf16(),
+        "settings": settings,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
 
 
 def cpu_benchmark(args) -> dict:
@@ -104,8 +135,20 @@ def cpu_benchmark(args) -> dict:
         model = str(build_tiny_model(Path(tempfile.mkdtemp()) / "tiny-llama", size="small"))
     results = {}
     for name in VARIANTS:
-        command = [sys.executable, __file__, "--variant", name, "--model", model, "--data", args.data,
-                   "--steps", str(args.steps), "--warmup", str(args.warmup)]  # fmt: skip
+        command = [
+            sys.executable,
+            __file__,
+            "--variant",
+            name,
+            "--model",
+            model,
+            "--data",
+            args.data,
+            "--steps",
+            str(args.steps),
+            "--warmup",
+            str(args.warmup),
+        ]
         output = subprocess.run(command, capture_output=True, text=True, cwd=REPO_ROOT, check=True).stdout
         results[name] = json.loads(output.strip().splitlines()[-1])
     peaks = {"bf16": matmul_peak_tflops("bfloat16"), "fp32": matmul_peak_tflops("float32")}
@@ -113,10 +156,17 @@ def cpu_benchmark(args) -> dict:
         peak = peaks["bf16" if result["bf16"] else "fp32"]
         result["mfu"] = 6 * result["params"] * result["tokens_per_s"] / (peak * 1e12)
     stock, project = results["stock_trl_defaults"], results["project_tiny_recipe"]
-    return {"benchmark": "sft_throughput", "device": "cpu", "cores": os.cpu_count(), "model": model,
-            "matmul_peak_tflops": peaks, "variants": results,
-            "ratio_tokens_per_s": project["tokens_per_s"] / stock["tokens_per_s"],
-            "ratio_peak_rss": project["peak_rss_mib"] / stock["peak_rss_mib"], "target_ratio": 2.0}  # fmt: skip
+    return {
+        "benchmark": "sft_throughput",
+        "device": "cpu",
+        "cores": os.cpu_count(),
+        "model": model,
+        "matmul_peak_tflops": peaks,
+        "variants": results,
+        "ratio_tokens_per_s": project["tokens_per_s"] / stock["tokens_per_s"],
+        "ratio_peak_rss": project["peak_rss_mib"] / stock["peak_rss_mib"],
+        "target_ratio": 2.0,
+    }
 
 
 def gpu_benchmark(args) -> dict:
@@ -125,9 +175,16 @@ def gpu_benchmark(args) -> dict:
     from peft import LoraConfig, get_peft_model
     from transformers import BitsAndBytesConfig, LlamaConfig, LlamaForCausalLM
 
-    config = LlamaConfig(vocab_size=128_256, hidden_size=4096, intermediate_size=14_336, num_hidden_layers=32,
-                         num_attention_heads=32, num_key_value_heads=8, max_position_embeddings=8192,
-                         rope_theta=500_000.0)  # fmt: skip
+    config = LlamaConfig(
+        vocab_size=128_256,
+        hidden_size=4096,
+        intermediate_size=14_336,
+        num_hidden_layers=32,
+        num_attention_heads=32,
+        num_key_value_heads=8,
+        max_position_embeddings=8192,
+        rope_theta=500_000.0,
+    )
     results = {}
     for name in ("lora", "qlora"):
         torch.cuda.empty_cache()
@@ -136,8 +193,12 @@ def gpu_benchmark(args) -> dict:
             if name == "qlora":
                 # bitsandbytes quantises at load time, so the random model is saved once and reloaded in 4-bit.
                 LlamaForCausalLM(config).to(torch.bfloat16).save_pretrained(tmp)
-                quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
-                                           bnb_4bit_compute_dtype=torch.bfloat16, bnb_4bit_use_double_quant=True)  # fmt: skip
+                quant = BitsAndBytesConfig(
+                    load_in_4bit=True,
+                    bnb_4bit_quant_type="nf4",
+                    bnb_4bit_compute_dtype=torch.bfloat16,
+                    bnb_4bit_use_double_quant=True,
+                )
                 model = LlamaForCausalLM.from_pretrained(tmp, quantization_config=quant, device_map={"": 0})
                 torch.cuda.reset_peak_memory_stats()
             else:
@@ -158,12 +219,20 @@ def gpu_benchmark(args) -> dict:
             optimizer.zero_grad(set_to_none=True)
         torch.cuda.synchronize()
         tokens_per_s = args.steps * batch.numel() / (time.perf_counter() - start)
-        results[name] = {"tokens_per_s": tokens_per_s, "peak_memory_gib": torch.cuda.max_memory_allocated() / 2**30,
-                         "batch": args.gpu_batch, "seq_len": args.gpu_seq}  # fmt: skip
+        results[name] = {
+            "tokens_per_s": tokens_per_s,
+            "peak_memory_gib": torch.cuda.max_memory_allocated() / 2**30,
+            "batch": args.gpu_batch,
+            "seq_len": args.gpu_seq,
+        }
         del model, optimizer
-    return {"benchmark": "sft_throughput_gpu", "device": torch.cuda.get_device_name(0), "variants": results,
-            "ratio_qlora_over_lora_tokens_per_s": results["qlora"]["tokens_per_s"] / results["lora"]["tokens_per_s"],
-            "ratio_qlora_over_lora_memory": results["qlora"]["peak_memory_gib"] / results["lora"]["peak_memory_gib"]}  # fmt: skip
+    return {
+        "benchmark": "sft_throughput_gpu",
+        "device": torch.cuda.get_device_name(0),
+        "variants": results,
+        "ratio_qlora_over_lora_tokens_per_s": results["qlora"]["tokens_per_s"] / results["lora"]["tokens_per_s"],
+        "ratio_qlora_over_lora_memory": results["qlora"]["peak_memory_gib"] / results["lora"]["peak_memory_gib"],
+    }
 
 
 def main() -> None:

@@ -18,8 +18,14 @@ def expected_calibration_error(probabilities: list[float], outcomes: list[int], 
     for p, y in zip(probabilities, outcomes):
         buckets[min(int(p * bins), bins - 1)].append((p, y))
     total = len(probabilities)
-    return sum(len(items) / total * abs(sum(y for _, y in items) / len(items) - sum(p for p, _ in items) / len(items))
-               for items in buckets.values()) if total else 0.0  # fmt: skip
+    return (
+        sum(
+            len(items) / total * abs(sum(y for _, y in items) / len(items) - sum(p for p, _ in items) / len(items))
+            for items in buckets.values()
+        )
+        if total
+        else 0.0
+    )
 
 
 def preference_metrics(

@@ -42,8 +42,16 @@ class RewardScorer:
     """`RewardScorer(path)` loads a saved reward model; `RewardScorer.from_model(model, tokenizer)` wraps one in
     memory (used to prove that save → reload gives the same scores)."""
 
-    def __init__(self, path: str | Path | None = None, device: str | None = None, max_length: int | None = None,
-                 dtype: torch.dtype | None = None, *, model=None, tokenizer=None):  # fmt: skip
+    def __init__(
+        self,
+        path: str | Path | None = None,
+        device: str | None = None,
+        max_length: int | None = None,
+        dtype: torch.dtype | None = None,
+        *,
+        model=None,
+        tokenizer=None,
+    ):
         if path is not None:
             tokenizer, model = AutoTokenizer.from_pretrained(path), load_reward_model(path, dtype)
             model.to(torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu")))
@@ -62,8 +70,9 @@ class RewardScorer:
         return next(self.model.parameters()).device
 
     def encode(self, prompt: str, response: str) -> list[int]:
-        ids = self.tokenizer.apply_chat_template(reward_conversation(prompt, response), tokenize=True,
-                                                 return_dict=True)["input_ids"]  # fmt: skip
+        ids = self.tokenizer.apply_chat_template(
+            reward_conversation(prompt, response), tokenize=True, return_dict=True
+        )["input_ids"]
         # Keep the end (where the score is read) if a conversation is too long.
         return ids[-self.max_length :] if self.max_length else ids
 
@@ -73,16 +82,18 @@ class RewardScorer:
         self.model.eval()
         scores: list[float] = []
         for start in range(0, len(sequences), batch_size):
-            batch = padded_batch(sequences[start : start + batch_size], self.pad_id, side=padding_side,
-                                 device=self.device)  # fmt: skip
+            batch = padded_batch(
+                sequences[start : start + batch_size], self.pad_id, side=padding_side, device=self.device
+            )
             # The model reads the score at each row's last non-pad token, on either padding side.
             logits = self.model(**batch).logits
             scores.extend(logits.squeeze(-1).float().cpu().tolist())
         self.model.train(was_training)
         return scores
 
-    def score(self, prompts: list[str], responses: list[str], batch_size: int = 16,
-              padding_side: str = "right") -> list[float]:  # fmt: skip
+    def score(
+        self, prompts: list[str], responses: list[str], batch_size: int = 16, padding_side: str = "right"
+    ) -> list[float]:
         if len(prompts) != len(responses):
             raise ValueError(f"{len(prompts)} prompts but {len(responses)} responses")
         sequences = [self.encode(p, r) for p, r in zip(prompts, responses)]
@@ -90,8 +101,9 @@ class RewardScorer:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(prog="python -m reward.score", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="python -m reward.score", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", required=True)
     parser.add_argument("--input", required=True, help="JSONL/JSON/CSV/Parquet of pairs or preference rows")
     parser.add_argument("--output", help="write the rows with scores here (JSONL)")

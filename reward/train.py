@@ -31,8 +31,10 @@ from shared.tracking import ComputeTracker
 
 @dataclass
 class RewardScriptArguments:
-    train_data: list[str] = field(default_factory=lambda: ["data/preferences/train.jsonl"],
-                                  metadata={"help": "files/Hub ids (`path=weight` for a mixture): seed + app exports"})
+    train_data: list[str] = field(
+        default_factory=lambda: ["data/preferences/train.jsonl"],
+        metadata={"help": "files/Hub ids (`path=weight` for a mixture): seed + app exports"},
+    )
     eval_data: list[str] = field(default_factory=lambda: ["data/preferences/test.jsonl"])
     on_invalid: str = "error"
     use_strength_margin: bool = field(default=False, metadata={"help": "margin = margin_scale × strength"})
@@ -44,15 +46,21 @@ class RewardScriptArguments:
     country_iso_code: str = "TUR"
 
 
-def preference_dataset(rows: list[dict], tokenizer, max_length: int | None, rejects: Rejects,
-                       args: RewardScriptArguments) -> Dataset:  # fmt: skip
+def preference_dataset(
+    rows: list[dict], tokenizer, max_length: int | None, rejects: Rejects, args: RewardScriptArguments
+) -> Dataset:
     """Conversational pairs for RewardTrainer. Pairs over max_length go to rejects (the trainer would drop
     them silently)."""
     records = []
     for row in rows:
-        chosen, rejected = reward_conversation(row["prompt"], row["chosen"]), reward_conversation(row["prompt"], row["rejected"])
-        longest = max(len(tokenizer.apply_chat_template(c, tokenize=True, return_dict=True)["input_ids"])
-                      for c in (chosen, rejected))  # fmt: skip
+        chosen, rejected = (
+            reward_conversation(row["prompt"], row["chosen"]),
+            reward_conversation(row["prompt"], row["rejected"]),
+        )
+        longest = max(
+            len(tokenizer.apply_chat_template(c, tokenize=True, return_dict=True)["input_ids"])
+            for c in (chosen, rejected)
+        )
         if max_length and longest > max_length:
             rejects.add(row, "max_length", f"{longest} tokens > max_length {max_length}")
             continue
@@ -68,7 +76,9 @@ def check_reload(in_memory: list[float], reloaded: list[float], output_dir: str,
     worst = max((abs(a - b) for a, b in zip(in_memory, reloaded)), default=0.0)
     if worst > tolerance:
         raise RuntimeError(f"{output_dir}: reloaded reward model scores differ from the trained model by {worst:.2e}")
-    (Path(output_dir) / "reload_check.json").write_text(json.dumps({"pairs": len(in_memory) // 2, "max_abs_diff": worst}))
+    (Path(output_dir) / "reload_check.json").write_text(
+        json.dumps({"pairs": len(in_memory) // 2, "max_abs_diff": worst})
+    )
 
 
 def main(script_args: RewardScriptArguments, training_args: RewardConfig, model_args: ModelConfig) -> dict:
@@ -77,8 +87,16 @@ def main(script_args: RewardScriptArguments, training_args: RewardConfig, model_
 
     # Data
     rejects = Rejects()
-    load = lambda specs: trainable_preferences(load_sources(parse_sources(specs, "preference"),  # noqa: E731
-        on_invalid=script_args.on_invalid, rejects=rejects, seed=training_args.seed), rejects)  # fmt: skip
+
+    def load(specs: list[str]) -> list[dict]:
+        rows = load_sources(
+            parse_sources(specs, "preference"),
+            on_invalid=script_args.on_invalid,
+            rejects=rejects,
+            seed=training_args.seed,
+        )
+        return trainable_preferences(rows, rejects)
+
     train_rows, eval_rows = load(script_args.train_data), load(script_args.eval_data)
     train_rows = train_rows[: script_args.max_train_samples] if script_args.max_train_samples else train_rows
     tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path)
@@ -89,14 +107,20 @@ def main(script_args: RewardScriptArguments, training_args: RewardConfig, model_
     lora = peft_config(model_args, task_type="SEQ_CLS")
     if lora is not None:
         lora.modules_to_save = sorted(set(lora.modules_to_save or []) | {"score"})
-    trainer = RewardTrainer(model=model_args.model_name_or_path, args=training_args, train_dataset=train_dataset,
-                            processing_class=tokenizer, peft_config=lora,
-                            callbacks=[RankReportCallback(training_args.output_dir)])  # fmt: skip
+    trainer = RewardTrainer(
+        model=model_args.model_name_or_path,
+        args=training_args,
+        train_dataset=train_dataset,
+        processing_class=tokenizer,
+        peft_config=lora,
+        callbacks=[RankReportCallback(training_args.output_dir)],
+    )
 
     # Train
     with ComputeTracker(script_args.country_iso_code) as tracker:
         train_result = trainer.train(
-            resume_from_checkpoint=resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir))
+            resume_from_checkpoint=resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)
+        )
 
     # Held-out scores from the in-memory model, before saving (merging changes the module in place)
     prompts = [r["prompt"] for r in eval_rows]
@@ -119,21 +143,34 @@ def main(script_args: RewardScriptArguments, training_args: RewardConfig, model_
         chosen, rejected = reloaded[: len(prompts)], reloaded[len(prompts) :]
         groups = {"defect": [r.get("defect") for r in eval_rows], "category": [r.get("category") for r in eval_rows]}
         metrics |= preference_metrics(chosen, rejected, groups)
-        log_scalars(run_dir, {f"heldout/{k}": v for k, v in metrics.items()} | tracker.report.scalars(),
-                    trainer.state.global_step)  # fmt: skip
+        log_scalars(
+            run_dir,
+            {f"heldout/{k}": v for k, v in metrics.items()} | tracker.report.scalars(),
+            trainer.state.global_step,
+        )
         if rejects.rows:
             rejects.write(f"{output_dir}/rejects.jsonl")
         tracker.write(output_dir)
         save_resolved_config(output_dir, script_args, training_args, model_args)
-        write_model_card(output_dir, title=f"Reward model: {training_args.run_name}", stage="reward",
-                         base_model=model_args.model_name_or_path, data=script_args.train_data,
-                         training_args=training_args, model_args=model_args, metrics=metrics,
-                         compute=tracker.report.to_dict(),
-                         notes=[f"held-out: {script_args.eval_data}",
-                                "load with AutoModelForSequenceClassification (num_labels=1) or reward.score.RewardScorer",
-                                f"rejects by step: {rejects.counts()}"])  # fmt: skip
-        trainer.accelerator.print(f"reward model: held-out accuracy {metrics['accuracy']:.3f}, "
-                                  f"ECE {metrics['ece']:.3f} → {output_dir}")  # fmt: skip
+        write_model_card(
+            output_dir,
+            title=f"Reward model: {training_args.run_name}",
+            stage="reward",
+            base_model=model_args.model_name_or_path,
+            data=script_args.train_data,
+            training_args=training_args,
+            model_args=model_args,
+            metrics=metrics,
+            compute=tracker.report.to_dict(),
+            notes=[
+                f"held-out: {script_args.eval_data}",
+                "load with AutoModelForSequenceClassification (num_labels=1) or reward.score.RewardScorer",
+                f"rejects by step: {rejects.counts()}",
+            ],
+        )
+        trainer.accelerator.print(
+            f"reward model: held-out accuracy {metrics['accuracy']:.3f}, ECE {metrics['ece']:.3f} → {output_dir}"
+        )
     trainer.accelerator.wait_for_everyone()
     return metrics
 

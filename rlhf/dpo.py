@@ -29,8 +29,10 @@ from shared.tracking import ComputeTracker
 @dataclass
 class PreferenceScriptArguments:
     method: str = field(default="dpo", metadata={"help": "dpo | kto"})
-    train_data: list[str] = field(default_factory=lambda: ["data/preferences/train.jsonl"],
-                                  metadata={"help": "preference pairs (or, for KTO, unpaired rows with `label`)"})
+    train_data: list[str] = field(
+        default_factory=lambda: ["data/preferences/train.jsonl"],
+        metadata={"help": "preference pairs (or, for KTO, unpaired rows with `label`)"},
+    )
     eval_data: list[str] = field(default_factory=lambda: ["data/preferences/test.jsonl"])
     on_invalid: str = "error"
     max_train_samples: int | None = None
@@ -47,13 +49,22 @@ def load_rows(specs: list[str], method: str, on_invalid: str, rejects: Rejects, 
     schema = "kto" if method == "kto" and _looks_unpaired(first) else "preference"
     rows = load_sources(parse_sources(specs, schema), on_invalid=on_invalid, rejects=rejects, seed=seed)
     if schema == "kto":
-        return [{"prompt": [{"role": "user", "content": r["prompt"]}],
-                 "completion": [{"role": "assistant", "content": r["completion"]}], "label": r["label"]} for r in rows]  # fmt: skip
+        return [
+            {
+                "prompt": [{"role": "user", "content": r["prompt"]}],
+                "completion": [{"role": "assistant", "content": r["completion"]}],
+                "label": r["label"],
+            }
+            for r in rows
+        ]
     pairs = [to_conversational_preference(r) for r in trainable_preferences(rows, rejects)]
     if method == "dpo":
         return pairs
-    return [{"prompt": p["prompt"], "completion": p[side], "label": side == "chosen"}
-            for p in pairs for side in ("chosen", "rejected")]  # fmt: skip
+    return [
+        {"prompt": p["prompt"], "completion": p[side], "label": side == "chosen"}
+        for p in pairs
+        for side in ("chosen", "rejected")
+    ]
 
 
 def _looks_unpaired(path: str) -> bool:
@@ -65,15 +76,24 @@ def _looks_unpaired(path: str) -> bool:
 
 def build_trainer(script_args: PreferenceScriptArguments, training_args, model_args: ModelConfig, rejects: Rejects):
     tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path)
-    load = lambda specs, limit: Dataset.from_list(load_rows(specs, script_args.method, script_args.on_invalid,  # noqa: E731
-                                                            rejects, training_args.seed)[:limit])  # fmt: skip
+
+    def load(specs: list[str], limit: int | None) -> Dataset:
+        rows = load_rows(specs, script_args.method, script_args.on_invalid, rejects, training_args.seed)
+        return Dataset.from_list(rows[:limit])
+
     train_dataset = load(script_args.train_data, script_args.max_train_samples)
     eval_dataset = load(script_args.eval_data, script_args.max_eval_samples) if script_args.eval_data else None
     training_args.model_init_kwargs = model_init_kwargs(model_args, training_args)
     trainer_class = KTOTrainer if script_args.method == "kto" else DPOTrainer
-    return trainer_class(model=model_args.model_name_or_path, args=training_args, train_dataset=train_dataset,
-                         eval_dataset=eval_dataset, processing_class=tokenizer, peft_config=peft_config(model_args),
-                         callbacks=[RankReportCallback(training_args.output_dir)])  # fmt: skip
+    return trainer_class(
+        model=model_args.model_name_or_path,
+        args=training_args,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        processing_class=tokenizer,
+        peft_config=peft_config(model_args),
+        callbacks=[RankReportCallback(training_args.output_dir)],
+    )
 
 
 def main(script_args: PreferenceScriptArguments, training_args, model_args: ModelConfig) -> dict:
@@ -81,12 +101,16 @@ def main(script_args: PreferenceScriptArguments, training_args, model_args: Mode
     run_dir = tensorboard_dir(script_args.runs_dir, script_args.method, training_args.run_name or script_args.method)
     rejects = Rejects()
     trainer = build_trainer(script_args, training_args, model_args, rejects)
-    reference = "adapter-disabled policy (no second model)" if trainer.ref_model is None and model_args.use_peft \
-        else ("precomputed log-probs" if trainer.ref_model is None else "frozen copy of the SFT model")  # fmt: skip
+    reference = (
+        "adapter-disabled policy (no second model)"
+        if trainer.ref_model is None and model_args.use_peft
+        else ("precomputed log-probs" if trainer.ref_model is None else "frozen copy of the SFT model")
+    )
 
     with ComputeTracker(script_args.country_iso_code) as tracker:
         train_result = trainer.train(
-            resume_from_checkpoint=resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir))
+            resume_from_checkpoint=resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)
+        )
     metrics = {"train_loss": train_result.training_loss}
     if trainer.eval_dataset is not None:
         metrics |= {k: v for k, v in trainer.evaluate().items() if k.startswith("eval_")}
@@ -98,10 +122,21 @@ def main(script_args: PreferenceScriptArguments, training_args, model_args: Mode
             from shared.eval.stage import evaluate_stage
 
             metrics |= evaluate_stage(output_dir, script_args.eval_config, run_dir)
-        finish_stage(stage=script_args.method, output_dir=output_dir, run_dir=run_dir, tokenizer=trainer.processing_class,
-                     configs=(script_args, training_args, model_args), training_args=training_args,
-                     model_args=model_args, data=script_args.train_data, metrics=metrics, tracker=tracker,
-                     rejects=rejects, step=trainer.state.global_step, notes=[f"reference model: {reference}"])  # fmt: skip
+        finish_stage(
+            stage=script_args.method,
+            output_dir=output_dir,
+            run_dir=run_dir,
+            tokenizer=trainer.processing_class,
+            configs=(script_args, training_args, model_args),
+            training_args=training_args,
+            model_args=model_args,
+            data=script_args.train_data,
+            metrics=metrics,
+            tracker=tracker,
+            rejects=rejects,
+            step=trainer.state.global_step,
+            notes=[f"reference model: {reference}"],
+        )
         trainer.accelerator.print(f"{script_args.method.upper()} done: {metrics} → {output_dir}")
     trainer.accelerator.wait_for_everyone()
     return metrics

@@ -32,8 +32,10 @@ from shared.tracking import ComputeTracker
 
 @dataclass
 class GRPOScriptArguments(RewardArguments):
-    prompt_data: list[str] = field(default_factory=lambda: ["data/prompts/annotation.jsonl"],
-                                   metadata={"help": "rows with `prompt`, or SFT rows (`messages`: first user turn)"})
+    prompt_data: list[str] = field(
+        default_factory=lambda: ["data/prompts/annotation.jsonl"],
+        metadata={"help": "rows with `prompt`, or SFT rows (`messages`: first user turn)"},
+    )
     max_prompts: int | None = None
     system_prompt: str | None = DEFAULT_SYSTEM_PROMPT
     merge_adapter: bool = False
@@ -67,7 +69,9 @@ class TextReward:
         return list(self.score([user_text(p) for p in prompts], [message_text(c).strip() for c in completions]))
 
 
-def build_reward_funcs(script_args: GRPOScriptArguments, device: str | None = None) -> tuple[list[TextReward], list[float]]:
+def build_reward_funcs(
+    script_args: GRPOScriptArguments, device: str | None = None
+) -> tuple[list[TextReward], list[float]]:
     funcs, weights = [], []
     for name, weight in parse_reward_terms(script_args.reward_terms).items():
         if name == "reward_model":
@@ -107,9 +111,15 @@ def main(script_args: GRPOScriptArguments, training_args: GRPOConfig, model_args
         training_args.reward_weights = weights
     tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path)
     training_args.model_init_kwargs = model_init_kwargs(model_args, training_args)
-    trainer = GRPOTrainer(model=model_args.model_name_or_path, reward_funcs=reward_funcs, args=training_args,
-                          train_dataset=dataset, processing_class=tokenizer, peft_config=peft_config(model_args),
-                          callbacks=[RankReportCallback(training_args.output_dir)])  # fmt: skip
+    trainer = GRPOTrainer(
+        model=model_args.model_name_or_path,
+        reward_funcs=reward_funcs,
+        args=training_args,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        peft_config=peft_config(model_args),
+        callbacks=[RankReportCallback(training_args.output_dir)],
+    )
 
     with ComputeTracker(script_args.country_iso_code) as tracker:
         train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
@@ -122,15 +132,32 @@ def main(script_args: GRPOScriptArguments, training_args: GRPOConfig, model_args
     save_trained(trainer, tokenizer, output_dir, script_args.merge_adapter and model_args.use_peft)
     if trainer.accelerator.is_main_process:
         Path(output_dir, "log_history.json").write_text(json.dumps(trainer.state.log_history, indent=1))
-        reference = "none (beta = 0)" if training_args.beta == 0 else (
-            "adapter-disabled policy (no second model)" if model_args.use_peft else "frozen copy of the SFT model")  # fmt: skip
-        finish_stage(stage="grpo", output_dir=output_dir, run_dir=run_dir, tokenizer=tokenizer,
-                     configs=(script_args, training_args, model_args), training_args=training_args,
-                     model_args=model_args, data=script_args.prompt_data, metrics=metrics, tracker=tracker,
-                     rejects=Rejects(), step=trainer.state.global_step,
-                     notes=[f"reference model: {reference}", f"rewards: {', '.join(script_args.reward_terms)} "
-                            f"(reward model: {script_args.reward_model})",
-                            f"{len(prompts)} prompts, {training_args.num_generations} answers per prompt"])  # fmt: skip
+        reference = (
+            "none (beta = 0)"
+            if training_args.beta == 0
+            else (
+                "adapter-disabled policy (no second model)" if model_args.use_peft else "frozen copy of the SFT model"
+            )
+        )
+        finish_stage(
+            stage="grpo",
+            output_dir=output_dir,
+            run_dir=run_dir,
+            tokenizer=tokenizer,
+            configs=(script_args, training_args, model_args),
+            training_args=training_args,
+            model_args=model_args,
+            data=script_args.prompt_data,
+            metrics=metrics,
+            tracker=tracker,
+            rejects=Rejects(),
+            step=trainer.state.global_step,
+            notes=[
+                f"reference model: {reference}",
+                f"rewards: {', '.join(script_args.reward_terms)} (reward model: {script_args.reward_model})",
+                f"{len(prompts)} prompts, {training_args.num_generations} answers per prompt",
+            ],
+        )
         trainer.accelerator.print(f"GRPO done: {metrics} → {output_dir}")
     trainer.accelerator.wait_for_everyone()
     return metrics

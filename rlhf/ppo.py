@@ -34,13 +34,17 @@ from shared.tracking import ComputeTracker
 
 @dataclass
 class PPOScriptArguments(RewardArguments):
-    prompt_data: list[str] = field(default_factory=lambda: ["data/prompts/annotation.jsonl"],
-                                   metadata={"help": "rows with `prompt`, or SFT rows (`messages`: first user turn)"})
+    prompt_data: list[str] = field(
+        default_factory=lambda: ["data/prompts/annotation.jsonl"],
+        metadata={"help": "rows with `prompt`, or SFT rows (`messages`: first user turn)"},
+    )
     eval_prompt_data: list[str] = field(default_factory=list, metadata={"help": "empty: split num_eval_prompts off"})
     num_eval_prompts: int = 16
     max_prompts: int | None = None
     system_prompt: str | None = DEFAULT_SYSTEM_PROMPT
-    value_model: str | None = field(default=None, metadata={"help": "critic init; default: reward_model, else the policy"})
+    value_model: str | None = field(
+        default=None, metadata={"help": "critic init; default: reward_model, else the policy"}
+    )
     value_use_peft: bool | None = field(default=None, metadata={"help": "LoRA on the critic; default: as use_peft"})
     merge_adapter: bool = field(default=True, metadata={"help": "LoRA: save the policy merged (plain model)"})
     save_value_model: bool = True
@@ -78,8 +82,14 @@ def build_reward(script_args: PPOScriptArguments, device, dtype) -> CombinedRewa
     weights = parse_reward_terms(script_args.reward_terms)
     if weights.get("reward_model") and not script_args.reward_model:
         raise SystemExit("reward_terms has reward_model but no --reward_model path is set")
-    return CombinedReward(weights, script_args.reward_model, batch_size=script_args.reward_batch_size,
-                          max_length=script_args.reward_max_length, device=str(device), dtype=dtype)  # fmt: skip
+    return CombinedReward(
+        weights,
+        script_args.reward_model,
+        batch_size=script_args.reward_batch_size,
+        max_length=script_args.reward_max_length,
+        device=str(device),
+        dtype=dtype,
+    )
 
 
 def load_policy(model_args: ModelConfig, args: PPOArguments):
@@ -108,7 +118,9 @@ def load_value_model(script_args: PPOScriptArguments, model_args: ModelConfig, a
     if is_adapter_dir(path):  # a LoRA reward model (adapter + score head): merge into a plain classifier
         from peft import AutoPeftModelForSequenceClassification
 
-        classifier = AutoPeftModelForSequenceClassification.from_pretrained(path, num_labels=1, **kwargs).merge_and_unload()
+        classifier = AutoPeftModelForSequenceClassification.from_pretrained(
+            path, num_labels=1, **kwargs
+        ).merge_and_unload()
     else:
         classifier = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1, **kwargs)
     use_peft = model_args.use_peft if script_args.value_use_peft is None else script_args.value_use_peft
@@ -133,8 +145,11 @@ def main(script_args: PPOScriptArguments, args: PPOArguments, model_args: ModelC
     args.run_name = args.run_name or "ppo"
     if args.bf16 and not torch.cuda.is_available() and not cpu_supports_bf16():
         args.bf16 = False
-    accelerator = Accelerator(cpu=args.use_cpu, mixed_precision="bf16" if args.bf16 else "no",
-                              gradient_accumulation_steps=args.gradient_accumulation_steps)  # fmt: skip
+    accelerator = Accelerator(
+        cpu=args.use_cpu,
+        mixed_precision="bf16" if args.bf16 else "no",
+        gradient_accumulation_steps=args.gradient_accumulation_steps,
+    )
     run_dir = tensorboard_dir(script_args.runs_dir, "ppo", args.run_name)
     set_seed(args.seed)
 
@@ -143,7 +158,9 @@ def main(script_args: PPOScriptArguments, args: PPOArguments, model_args: ModelC
     if script_args.eval_prompt_data:
         eval_prompts = load_prompts(script_args.eval_prompt_data, script_args.num_eval_prompts)
     else:
-        shuffled = [prompts[i] for i in torch.randperm(len(prompts), generator=torch.Generator().manual_seed(args.seed))]
+        shuffled = [
+            prompts[i] for i in torch.randperm(len(prompts), generator=torch.Generator().manual_seed(args.seed))
+        ]
         eval_prompts, prompts = shuffled[: script_args.num_eval_prompts], shuffled[script_args.num_eval_prompts :]
 
     # Models
@@ -152,9 +169,19 @@ def main(script_args: PPOScriptArguments, args: PPOArguments, model_args: ModelC
     value_model = load_value_model(script_args, model_args, args)
     reward = build_reward(script_args, accelerator.device, torch_dtype(model_args.dtype))
     set_seed(args.seed, device_specific=True)  # each process samples differently from here on
-    trainer = PPOTrainer(args=args, accelerator=accelerator, policy=policy, ref_policy=ref_policy,
-                         value_model=value_model, reward_fn=reward, tokenizer=tokenizer, prompts=prompts,
-                         eval_prompts=eval_prompts, system_prompt=script_args.system_prompt, run_dir=run_dir)  # fmt: skip
+    trainer = PPOTrainer(
+        args=args,
+        accelerator=accelerator,
+        policy=policy,
+        ref_policy=ref_policy,
+        value_model=value_model,
+        reward_fn=reward,
+        tokenizer=tokenizer,
+        prompts=prompts,
+        eval_prompts=eval_prompts,
+        system_prompt=script_args.system_prompt,
+        run_dir=run_dir,
+    )
 
     # Train
     with ComputeTracker(script_args.country_iso_code) as tracker:
@@ -166,18 +193,34 @@ def main(script_args: PPOScriptArguments, args: PPOArguments, model_args: ModelC
         trainer.save_value_model(f"{args.output_dir}/value_model")
     if accelerator.is_main_process:
         Path(args.output_dir, "results.json").write_text(json.dumps(metrics, indent=2))
-        reference = "adapter-disabled policy (no second model)" if ref_policy is None else "frozen copy of the SFT model"
-        notes = [f"policy saved as: {saved}", f"reference model: {reference}",
-                 f"value model initialised from {script_args.value_model or script_args.reward_model or 'the policy'}",
-                 f"rewards: {', '.join(script_args.reward_terms)} (reward model: {script_args.reward_model})",
-                 f"KL: {args.kl_estimator} estimator, {'adaptive' if args.adaptive_kl else 'fixed'} coefficient "
-                 f"(final {trainer.kl_ctl.value:.4g}); {len(trainer.prompts)} training prompts, {len(eval_prompts)} "
-                 f"held-out, {trainer.skipped_prompts} skipped as longer than max_prompt_length",
-                 "eval_mean_score_*: mean combined reward of sampled answers to the held-out prompts, fixed seed"]  # fmt: skip
-        finish_stage(stage="ppo", output_dir=args.output_dir, run_dir=run_dir, tokenizer=tokenizer,
-                     configs=(script_args, args, model_args), training_args=args, model_args=model_args,
-                     data=script_args.prompt_data, metrics=metrics, tracker=tracker, rejects=Rejects(),
-                     step=trainer.step, notes=notes)  # fmt: skip
+        reference = (
+            "adapter-disabled policy (no second model)" if ref_policy is None else "frozen copy of the SFT model"
+        )
+        notes = [
+            f"policy saved as: {saved}",
+            f"reference model: {reference}",
+            f"value model initialised from {script_args.value_model or script_args.reward_model or 'the policy'}",
+            f"rewards: {', '.join(script_args.reward_terms)} (reward model: {script_args.reward_model})",
+            f"KL: {args.kl_estimator} estimator, {'adaptive' if args.adaptive_kl else 'fixed'} coefficient "
+            f"(final {trainer.kl_ctl.value:.4g}); {len(trainer.prompts)} training prompts, {len(eval_prompts)} "
+            f"held-out, {trainer.skipped_prompts} skipped as longer than max_prompt_length",
+            "eval_mean_score_*: mean combined reward of sampled answers to the held-out prompts, fixed seed",
+        ]
+        finish_stage(
+            stage="ppo",
+            output_dir=args.output_dir,
+            run_dir=run_dir,
+            tokenizer=tokenizer,
+            configs=(script_args, args, model_args),
+            training_args=args,
+            model_args=model_args,
+            data=script_args.prompt_data,
+            metrics=metrics,
+            tracker=tracker,
+            rejects=Rejects(),
+            step=trainer.step,
+            notes=notes,
+        )
         accelerator.print(f"PPO done: {metrics} → {args.output_dir}, logs in {run_dir}")
     accelerator.wait_for_everyone()
     return metrics

@@ -80,8 +80,10 @@ class PPOArguments:
     max_new_tokens: int = 128
     temperature: float = 1.0
     top_p: float = field(default=1.0, metadata={"help": "<1 truncates sampling; log-probs stay untruncated"})
-    missing_eos_penalty: float | None = field(default=1.0, metadata={"help": "subtracted from the score of "
-                                              "responses without an end-of-turn token; null: none"})  # fmt: skip
+    missing_eos_penalty: float | None = field(
+        default=1.0,
+        metadata={"help": "subtracted from the score of responses without an end-of-turn token; null: none"},
+    )
     # PPO / KL
     kl_estimator: str = field(default="k1", metadata={"help": "k1 | k3 (per-token KL to the reference)"})
     kl_coef: float = 0.05
@@ -116,8 +118,9 @@ class TokenValueModel(nn.Module):
     def forward(self, input_ids, attention_mask, position_ids):
         model = self.classifier.get_base_model() if hasattr(self.classifier, "get_base_model") else self.classifier
         backbone = getattr(model, model.base_model_prefix)
-        hidden = backbone(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                          use_cache=False).last_hidden_state  # fmt: skip
+        hidden = backbone(
+            input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, use_cache=False
+        ).last_hidden_state
         return model.score(hidden).squeeze(-1).float()
 
 
@@ -139,9 +142,11 @@ def stop_token_ids(tokenizer) -> list[int]:
 
 def encode_prompt(tokenizer, prompt: str, system_prompt: str | None) -> list[int]:
     messages = ([{"role": "system", "content": system_prompt}] if system_prompt else []) + [
-        {"role": "user", "content": prompt}]  # fmt: skip
-    return tokenizer.apply_chat_template(messages, tokenize=True, add_generation_prompt=True,
-                                         return_dict=True)["input_ids"]  # fmt: skip
+        {"role": "user", "content": prompt}
+    ]
+    return tokenizer.apply_chat_template(messages, tokenize=True, add_generation_prompt=True, return_dict=True)[
+        "input_ids"
+    ]
 
 
 def pad(sequences: list[list[int]] | list[torch.Tensor], pad_id: int, side: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -158,13 +163,19 @@ def pad(sequences: list[list[int]] | list[torch.Tensor], pad_id: int, side: str)
 
 def generation_config(args: PPOArguments, tokenizer, greedy: bool = False) -> GenerationConfig:
     sampling = {} if greedy else {"do_sample": True, "temperature": args.temperature, "top_p": args.top_p, "top_k": 0}
-    return GenerationConfig(max_new_tokens=args.max_new_tokens, eos_token_id=stop_token_ids(tokenizer),
-                            pad_token_id=tokenizer.pad_token_id, use_cache=True, **sampling)  # fmt: skip
+    return GenerationConfig(
+        max_new_tokens=args.max_new_tokens,
+        eos_token_id=stop_token_ids(tokenizer),
+        pad_token_id=tokenizer.pad_token_id,
+        use_cache=True,
+        **sampling,
+    )
 
 
 @torch.no_grad()
-def generate(model, tokenizer, queries: list[list[int]], config: GenerationConfig, batch_size: int,
-             device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
+def generate(
+    model, tokenizer, queries: list[list[int]], config: GenerationConfig, batch_size: int, device
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Batched sampling with KV cache: `batch_size` left-padded prompts per `generate` call.
 
     Returns (query_ids [B, P] left-padded, query_mask, response_ids [B, R] with pad after the stop token,
@@ -179,16 +190,20 @@ def generate(model, tokenizer, queries: list[list[int]], config: GenerationConfi
         keep, _ = response_mask(new, stops)
         responses.extend(row[: int(k.sum())] for row, k in zip(new, keep))
     query_ids, query_mask = pad(queries, tokenizer.pad_token_id, "left")
-    response_ids, resp_mask = pad([r if len(r) else torch.tensor([tokenizer.pad_token_id]) for r in responses],
-                                  tokenizer.pad_token_id, "right")  # fmt: skip
+    response_ids, resp_mask = pad(
+        [r if len(r) else torch.tensor([tokenizer.pad_token_id]) for r in responses], tokenizer.pad_token_id, "right"
+    )
     resp_mask[[i for i, r in enumerate(responses) if not len(r)]] = 0
     return query_ids, query_mask, response_ids, resp_mask
 
 
 def sequence_inputs(query_ids, query_mask, response_ids, resp_mask) -> dict[str, torch.Tensor]:
     attention_mask = torch.cat([query_mask, resp_mask], dim=1)
-    return {"input_ids": torch.cat([query_ids, response_ids], dim=1), "attention_mask": attention_mask,
-            "position_ids": (attention_mask.cumsum(-1) - 1).clamp(min=0)}  # fmt: skip
+    return {
+        "input_ids": torch.cat([query_ids, response_ids], dim=1),
+        "attention_mask": attention_mask,
+        "position_ids": (attention_mask.cumsum(-1) - 1).clamp(min=0),
+    }
 
 
 def response_logits(model, inputs: dict[str, torch.Tensor], prompt_width: int, temperature: float) -> torch.Tensor:
@@ -202,9 +217,21 @@ def response_logits(model, inputs: dict[str, torch.Tensor], prompt_width: int, t
 
 
 class PPOTrainer:
-    def __init__(self, *, args: PPOArguments, accelerator, policy, ref_policy, value_model: nn.Module, reward_fn,
-                 tokenizer, prompts: list[str], eval_prompts: list[str], system_prompt: str | None,
-                 run_dir: str):  # fmt: skip
+    def __init__(
+        self,
+        *,
+        args: PPOArguments,
+        accelerator,
+        policy,
+        ref_policy,
+        value_model: nn.Module,
+        reward_fn,
+        tokenizer,
+        prompts: list[str],
+        eval_prompts: list[str],
+        system_prompt: str | None,
+        run_dir: str,
+    ):
         self.args, self.accelerator, self.tokenizer = args, accelerator, tokenizer
         self.reward_fn, self.system_prompt, self.run_dir = reward_fn, system_prompt, run_dir
         self.use_adapter_reference = ref_policy is None
@@ -212,8 +239,10 @@ class PPOTrainer:
             raise ValueError("without a reference model the policy must be a PEFT model (adapter-disabled reference)")
         micro, accumulation = args.per_device_train_batch_size, args.gradient_accumulation_steps
         if args.rollout_batch_size % (micro * accumulation):
-            raise ValueError(f"rollout_batch_size {args.rollout_batch_size} must be a multiple of "
-                             f"per_device_train_batch_size × gradient_accumulation_steps = {micro * accumulation}")  # fmt: skip
+            raise ValueError(
+                f"rollout_batch_size {args.rollout_batch_size} must be a multiple of "
+                f"per_device_train_batch_size × gradient_accumulation_steps = {micro * accumulation}"
+            )
 
         # Prompts: chat-templated once; too-long ones are skipped (and counted).
         self.prompts, self.queries, self.skipped_prompts = [], [], 0
@@ -240,18 +269,30 @@ class PPOTrainer:
                 model.enable_input_require_grads()  # LoRA: frozen embeddings, checkpointed blocks still need grads
         if ref_policy is not None:
             ref_policy.requires_grad_(False)
-        policy_opt = torch.optim.AdamW([p for p in policy.parameters() if p.requires_grad], lr=args.learning_rate,
-                                       weight_decay=args.weight_decay)  # fmt: skip
-        value_opt = torch.optim.AdamW([p for p in value_model.parameters() if p.requires_grad],
-                                      lr=args.value_learning_rate or args.learning_rate, weight_decay=args.weight_decay)  # fmt: skip
+        policy_opt = torch.optim.AdamW(
+            [p for p in policy.parameters() if p.requires_grad], lr=args.learning_rate, weight_decay=args.weight_decay
+        )
+        value_opt = torch.optim.AdamW(
+            [p for p in value_model.parameters() if p.requires_grad],
+            lr=args.value_learning_rate or args.learning_rate,
+            weight_decay=args.weight_decay,
+        )
         self.policy, self.value_model, self.policy_opt, self.value_opt = accelerator.prepare(
-            policy, value_model, policy_opt, value_opt)  # fmt: skip
-        self.ref_policy = accelerator.prepare_model(ref_policy, evaluation_mode=True) if ref_policy is not None else None
+            policy, value_model, policy_opt, value_opt
+        )
+        self.ref_policy = (
+            accelerator.prepare_model(ref_policy, evaluation_mode=True) if ref_policy is not None else None
+        )
         updates = args.max_steps * args.ppo_epochs * (args.rollout_batch_size // (micro * accumulation))
-        self.schedulers = [get_scheduler(args.lr_scheduler_type, opt, num_warmup_steps=args.warmup_steps,
-                                         num_training_steps=updates) for opt in (self.policy_opt, self.value_opt)]  # fmt: skip
-        self.kl_ctl = (AdaptiveKLController(args.kl_coef, args.kl_target, args.kl_horizon) if args.adaptive_kl
-                       else FixedKLController(args.kl_coef))  # fmt: skip
+        self.schedulers = [
+            get_scheduler(args.lr_scheduler_type, opt, num_warmup_steps=args.warmup_steps, num_training_steps=updates)
+            for opt in (self.policy_opt, self.value_opt)
+        ]
+        self.kl_ctl = (
+            AdaptiveKLController(args.kl_coef, args.kl_target, args.kl_horizon)
+            if args.adaptive_kl
+            else FixedKLController(args.kl_coef)
+        )
         self.gen_config = generation_config(args, tokenizer)
         self.step = 0
         self.writer = None
@@ -284,7 +325,9 @@ class PPOTrainer:
         with self.accelerator.unwrap_model(self.policy).disable_adapter():
             return response_logits(self.policy, inputs, prompt_width, self.args.temperature)
 
-    def score(self, prompts: list[str], response_ids: torch.Tensor, ended: torch.Tensor) -> tuple[torch.Tensor, list[str]]:
+    def score(
+        self, prompts: list[str], response_ids: torch.Tensor, ended: torch.Tensor
+    ) -> tuple[torch.Tensor, list[str]]:
         texts = [t.strip() for t in self.tokenizer.batch_decode(response_ids, skip_special_tokens=True)]
         scores = torch.tensor(self.reward_fn(prompts, texts), dtype=torch.float32)
         if self.args.missing_eos_penalty is not None:
@@ -298,19 +341,29 @@ class PPOTrainer:
         prompts = [self.prompts[i] for i in indices]
         policy = acc.unwrap_model(self.policy)
         with acc.autocast():
-            query, query_mask, response, resp_mask = generate(policy, self.tokenizer, [self.queries[i] for i in indices],
-                                                              self.gen_config, args.forward_batch_size, acc.device)  # fmt: skip
+            query, query_mask, response, resp_mask = generate(
+                policy,
+                self.tokenizer,
+                [self.queries[i] for i in indices],
+                self.gen_config,
+                args.forward_batch_size,
+                acc.device,
+            )
         _, ended = response_mask(response, list(self.gen_config.eos_token_id))
         ended &= resp_mask.bool().any(1)
         width = query.shape[1]
         logprobs, ref_logprobs, values = [], [], []
         for start in range(0, len(prompts), args.forward_batch_size):
             rows = slice(start, start + args.forward_batch_size)
-            inputs = {k: v.to(acc.device) for k, v in
-                      sequence_inputs(query[rows], query_mask[rows], response[rows], resp_mask[rows]).items()}  # fmt: skip
+            inputs = {
+                k: v.to(acc.device)
+                for k, v in sequence_inputs(query[rows], query_mask[rows], response[rows], resp_mask[rows]).items()
+            }
             labels = response[rows].to(acc.device)
             with acc.autocast():
-                logprobs.append(logprobs_from_logits(response_logits(self.policy, inputs, width, args.temperature), labels))
+                logprobs.append(
+                    logprobs_from_logits(response_logits(self.policy, inputs, width, args.temperature), labels)
+                )
                 ref_logprobs.append(logprobs_from_logits(self._reference_logits(inputs, width), labels))
                 values.append(self.value_model(**inputs)[:, width - 1 : -1])
         mask = resp_mask.to(acc.device).float()
@@ -322,17 +375,35 @@ class PPOTrainer:
         advantages, returns = gae(rewards, values, mask, args.gamma, args.lam)
         if args.whiten_advantages:
             advantages = whiten(advantages, mask)
-        return {"query": query, "query_mask": query_mask, "response": response, "mask": mask, "logprobs": logprobs,
-                "values": values, "advantages": advantages, "returns": returns, "scores": scores, "kl": kl,
-                "non_score": non_score, "ended": ended, "prompts": prompts, "texts": texts}  # fmt: skip
+        return {
+            "query": query,
+            "query_mask": query_mask,
+            "response": response,
+            "mask": mask,
+            "logprobs": logprobs,
+            "values": values,
+            "advantages": advantages,
+            "returns": returns,
+            "scores": scores,
+            "kl": kl,
+            "non_score": non_score,
+            "ended": ended,
+            "prompts": prompts,
+            "texts": texts,
+        }
 
     # ------------------------------------------------------------------------------------------ update
 
     def update(self, batch: dict) -> dict[str, float]:
         args, acc = self.args, self.accelerator
-        micro, minibatch = args.per_device_train_batch_size, args.per_device_train_batch_size * args.gradient_accumulation_steps
+        micro, minibatch = (
+            args.per_device_train_batch_size,
+            args.per_device_train_batch_size * args.gradient_accumulation_steps,
+        )
         width = batch["query"].shape[1]
-        stats: dict[str, list[float]] = {k: [] for k in ("pg_loss", "vf_loss", "clipfrac", "vf_clipfrac", "approx_kl", "entropy")}
+        stats: dict[str, list[float]] = {
+            k: [] for k in ("pg_loss", "vf_loss", "clipfrac", "vf_clipfrac", "approx_kl", "entropy")
+        }
         generator = torch.Generator().manual_seed(args.seed * 100_003 + self.step * 101 + acc.process_index)
         self.policy.train()
         self.value_model.train()
@@ -342,17 +413,23 @@ class PPOTrainer:
                 for start in range(mb_start, mb_start + minibatch, micro):
                     rows = order[start : start + micro]
                     mask = batch["mask"][rows]
-                    inputs = {k: v.to(acc.device) for k, v in sequence_inputs(
-                        batch["query"][rows], batch["query_mask"][rows], batch["response"][rows], mask.long().cpu()).items()}  # fmt: skip
+                    inputs = {
+                        k: v.to(acc.device)
+                        for k, v in sequence_inputs(
+                            batch["query"][rows], batch["query_mask"][rows], batch["response"][rows], mask.long().cpu()
+                        ).items()
+                    }
                     with acc.accumulate(self.policy, self.value_model):
                         with acc.autocast():
                             logits = response_logits(self.policy, inputs, width, args.temperature)
                             new_values = self.value_model(**inputs)[:, width - 1 : -1]
                         new_logprobs = logprobs_from_logits(logits, batch["response"][rows].to(acc.device))
                         pg_loss, clipfrac, approx_kl = clipped_policy_loss(
-                            new_logprobs, batch["logprobs"][rows], batch["advantages"][rows], mask, args.cliprange)
-                        vf_loss, vf_clipfrac = clipped_value_loss(new_values, batch["values"][rows], batch["returns"][rows],
-                                                                  mask, args.cliprange_value)  # fmt: skip
+                            new_logprobs, batch["logprobs"][rows], batch["advantages"][rows], mask, args.cliprange
+                        )
+                        vf_loss, vf_clipfrac = clipped_value_loss(
+                            new_values, batch["values"][rows], batch["returns"][rows], mask, args.cliprange_value
+                        )
                         acc.backward(pg_loss + args.vf_coef * vf_loss)
                         if acc.sync_gradients:
                             acc.clip_grad_norm_(self.policy.parameters(), args.max_grad_norm)
@@ -403,8 +480,11 @@ class PPOTrainer:
         if self.eval_prompts:
             evaluated_last_step = bool(args.eval_steps) and self.step % args.eval_steps == 0 and last_eval is not None
             metrics["eval_mean_score_end"] = last_eval if evaluated_last_step else self.evaluate()
-        metrics |= {"final_" + k.replace("/", "_"): v for k, v in getattr(self, "last_metrics", {}).items()
-                    if k.startswith(("objective/", "policy/", "val/"))}  # fmt: skip
+        metrics |= {
+            "final_" + k.replace("/", "_"): v
+            for k, v in getattr(self, "last_metrics", {}).items()
+            if k.startswith(("objective/", "policy/", "val/"))
+        }
         metrics["ppo_steps"] = self.step
         self.write_rank_report()
         if self.writer is not None:
@@ -443,14 +523,18 @@ class PPOTrainer:
         self.metrics_path.parent.mkdir(parents=True, exist_ok=True)
         with self.metrics_path.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps({"step": self.step, **metrics}) + "\n")
-        self.accelerator.print(f"ppo step {self.step}: score {metrics['objective/mean_score']:.3f} "
-                               f"kl {metrics['objective/kl']:.3f} length {metrics['response_length']:.1f}")  # fmt: skip
+        self.accelerator.print(
+            f"ppo step {self.step}: score {metrics['objective/mean_score']:.3f} "
+            f"kl {metrics['objective/kl']:.3f} length {metrics['response_length']:.1f}"
+        )
 
     def log_samples(self, batch: dict, count: int = 4) -> None:
         if not self.accelerator.is_main_process:
             return
-        rows = [f"**Soru:** {p}\n\n**Yanıt:** {t}\n\n**Skor:** {float(s):.3f}"
-                for p, t, s in zip(batch["prompts"][:count], batch["texts"][:count], batch["scores"][:count])]  # fmt: skip
+        rows = [
+            f"**Soru:** {p}\n\n**Yanıt:** {t}\n\n**Skor:** {float(s):.3f}"
+            for p, t, s in zip(batch["prompts"][:count], batch["texts"][:count], batch["scores"][:count])
+        ]
         self.writer.add_text("samples/generations", "\n\n---\n\n".join(rows), self.step)
 
     @torch.no_grad()
@@ -466,8 +550,14 @@ class PPOTrainer:
             if shard:
                 queries = [encode_prompt(self.tokenizer, p, self.system_prompt) for p in shard]
                 with acc.autocast():
-                    _, _, response, resp_mask = generate(acc.unwrap_model(self.policy), self.tokenizer, queries,
-                                                         self.gen_config, self.args.forward_batch_size, acc.device)  # fmt: skip
+                    _, _, response, resp_mask = generate(
+                        acc.unwrap_model(self.policy),
+                        self.tokenizer,
+                        queries,
+                        self.gen_config,
+                        self.args.forward_batch_size,
+                        acc.device,
+                    )
                 _, ended = response_mask(response, list(self.gen_config.eos_token_id))
                 scores = self.score(shard, response, ended & resp_mask.bool().any(1))[0].tolist()
         scores = gather_object(scores)
@@ -476,7 +566,9 @@ class PPOTrainer:
             self.writer.add_scalar("eval/mean_score", mean, self.step)
             self.metrics_path.parent.mkdir(parents=True, exist_ok=True)
             with self.metrics_path.open("a", encoding="utf-8") as handle:
-                handle.write(json.dumps({"step": self.step, "eval/mean_score": mean, "eval/prompts": len(scores)}) + "\n")
+                handle.write(
+                    json.dumps({"step": self.step, "eval/mean_score": mean, "eval/prompts": len(scores)}) + "\n"
+                )
         return mean
 
     # ------------------------------------------------------------------------------------------ checkpoints
@@ -494,19 +586,38 @@ class PPOTrainer:
             path.mkdir(parents=True, exist_ok=True)
             torch.save(self._trainable_state(self.policy), path / "policy_trainable.pt")
             torch.save(self._trainable_state(self.value_model), path / "value_trainable.pt")
-            torch.save({"policy": self.policy_opt.state_dict(), "value": self.value_opt.state_dict(),
-                        "schedulers": [s.state_dict() for s in self.schedulers]}, path / "optimizers.pt")  # fmt: skip
-            (path / "trainer_state.json").write_text(json.dumps({
-                "step": self.step, "kl_controller": self.kl_ctl.state_dict(),
-                "world_size": acc.num_processes, "last_metrics": getattr(self, "last_metrics", {})}, indent=2))  # fmt: skip
+            torch.save(
+                {
+                    "policy": self.policy_opt.state_dict(),
+                    "value": self.value_opt.state_dict(),
+                    "schedulers": [s.state_dict() for s in self.schedulers],
+                },
+                path / "optimizers.pt",
+            )
+            (path / "trainer_state.json").write_text(
+                json.dumps(
+                    {
+                        "step": self.step,
+                        "kl_controller": self.kl_ctl.state_dict(),
+                        "world_size": acc.num_processes,
+                        "last_metrics": getattr(self, "last_metrics", {}),
+                    },
+                    indent=2,
+                )
+            )
         acc.wait_for_everyone()
-        rng = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state(),
-               "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}  # fmt: skip
+        rng = {
+            "python": random.getstate(),
+            "numpy": np.random.get_state(),
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+        }
         torch.save(rng, path / f"rng_state_{acc.process_index}.pt")
         acc.wait_for_everyone()
         if acc.is_main_process and self.args.save_total_limit:
-            for old in sorted(Path(self.args.output_dir).glob("checkpoint-*"),
-                              key=lambda p: int(p.name.split("-")[1]))[: -self.args.save_total_limit]:  # fmt: skip
+            for old in sorted(Path(self.args.output_dir).glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))[
+                : -self.args.save_total_limit
+            ]:
                 shutil.rmtree(old, ignore_errors=True)
         return path
 
@@ -527,7 +638,9 @@ class PPOTrainer:
             state = torch.load(path / f"{name}_trainable.pt", map_location="cpu")
             missing = set(self._trainable_state(model)) - set(state)
             if missing:
-                raise RuntimeError(f"{path}: {name} checkpoint lacks {len(missing)} trainable tensors, e.g. {sorted(missing)[0]}")
+                raise RuntimeError(
+                    f"{path}: {name} checkpoint lacks {len(missing)} trainable tensors, e.g. {sorted(missing)[0]}"
+                )
             acc.unwrap_model(model).load_state_dict(state, strict=False)
         optimizers = torch.load(path / "optimizers.pt", map_location="cpu", weights_only=False)
         self.policy_opt.load_state_dict(optimizers["policy"])
@@ -583,9 +696,18 @@ class PPOTrainer:
         path = Path(self.args.output_dir) / "ranks" / f"rank{acc.process_index}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         backend = torch.distributed.get_backend() if torch.distributed.is_initialized() else None
-        path.write_text(json.dumps({"rank": acc.process_index, "world_size": acc.num_processes, "backend": backend,
-                                    "ppo_steps": self.step, "policy_checksum": checksum,
-                                    "env_world_size": int(os.environ.get("WORLD_SIZE", "1"))}))  # fmt: skip
+        path.write_text(
+            json.dumps(
+                {
+                    "rank": acc.process_index,
+                    "world_size": acc.num_processes,
+                    "backend": backend,
+                    "ppo_steps": self.step,
+                    "policy_checksum": checksum,
+                    "env_world_size": int(os.environ.get("WORLD_SIZE", "1")),
+                }
+            )
+        )
 
 
 def check_finite(metrics: dict[str, float]) -> None:

@@ -65,8 +65,10 @@ class RewardArguments:
     """The reward settings PPO and GRPO share (their script dataclasses inherit them)."""
 
     reward_model: str | None = "artifacts/reward/tiny"
-    reward_terms: list[str] = field(default_factory=lambda: ["reward_model=1.0"],
-                                    metadata={"help": "`name=weight`: reward_model, turkish_share, safety, repetition, target_word:<w>"})
+    reward_terms: list[str] = field(
+        default_factory=lambda: ["reward_model=1.0"],
+        metadata={"help": "`name=weight`: reward_model, turkish_share, safety, repetition, target_word:<w>"},
+    )
     reward_batch_size: int = 16
     reward_max_length: int | None = None
 
@@ -83,8 +85,15 @@ def parse_reward_terms(terms: list[str]) -> dict[str, float]:
 class CombinedReward:
     """score(prompts, responses) = Σ weight × term; terms are the reward model and rules from `RULES`."""
 
-    def __init__(self, weights: dict[str, float], reward_model: str | None = None, batch_size: int = 16,
-                 max_length: int | None = None, device: str | None = None, dtype=None):  # fmt: skip
+    def __init__(
+        self,
+        weights: dict[str, float],
+        reward_model: str | None = None,
+        batch_size: int = 16,
+        max_length: int | None = None,
+        device: str | None = None,
+        dtype=None,
+    ):
         self.weights = dict(weights)
         self.rules = {name: rule_reward(name) for name in self.weights if name != "reward_model"}
         self.scorer = None

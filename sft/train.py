@@ -28,16 +28,19 @@ from shared.tracking import ComputeTracker
 
 @dataclass
 class SFTScriptArguments:
-    train_data: list[str] = field(default_factory=lambda: ["data/sft/train.jsonl"],
-                                  metadata={"help": "files or Hub ids, optionally `path=weight` for a mixture"})
+    train_data: list[str] = field(
+        default_factory=lambda: ["data/sft/train.jsonl"],
+        metadata={"help": "files or Hub ids, optionally `path=weight` for a mixture"},
+    )
     eval_data: list[str] = field(default_factory=list, metadata={"help": "validation sources; empty: split train"})
     validation_fraction: float = 0.05
     on_invalid: str = field(default="error", metadata={"help": "error | skip (skipped rows → rejects.jsonl)"})
     max_train_samples: int | None = None
     max_eval_samples: int | None = None
     system_prompt: str | None = field(default=DEFAULT_SYSTEM_PROMPT, metadata={"help": "added when a row has none"})
-    sample_prompts: list[str] = field(default_factory=lambda: ["Buğday ne zaman ekilir?",
-                                                               "Domateste yaprak kıvrılması neden olur?"])
+    sample_prompts: list[str] = field(
+        default_factory=lambda: ["Buğday ne zaman ekilir?", "Domateste yaprak kıvrılması neden olur?"]
+    )
     merge_adapter: bool = field(default=False, metadata={"help": "merge LoRA into the base and save a full model"})
     runs_dir: str = "runs"
     eval_config: str | None = field(default=None, metadata={"help": "configs/eval/*.yaml: domain eval at the end"})
@@ -55,8 +58,12 @@ def main(script_args: SFTScriptArguments, training_args: SFTConfig, model_args: 
 
     # Data
     rejects = Rejects()
-    load = lambda specs: load_sources(parse_sources(specs, "sft"), on_invalid=script_args.on_invalid,  # noqa: E731
-                                      rejects=rejects, seed=training_args.seed)  # fmt: skip
+
+    def load(specs: list[str]) -> list[dict]:
+        return load_sources(
+            parse_sources(specs, "sft"), on_invalid=script_args.on_invalid, rejects=rejects, seed=training_args.seed
+        )
+
     train_rows = load(script_args.train_data)
     if script_args.eval_data:
         eval_rows = load(script_args.eval_data)
@@ -77,8 +84,10 @@ def main(script_args: SFTScriptArguments, training_args: SFTConfig, model_args: 
         eval_dataset=eval_dataset if len(eval_dataset) else None,
         processing_class=tokenizer,
         peft_config=peft_config(model_args),
-        callbacks=[SampleAnswersCallback(tokenizer, script_args.sample_prompts, run_dir, script_args.system_prompt),
-                   RankReportCallback(training_args.output_dir)],  # fmt: skip
+        callbacks=[
+            SampleAnswersCallback(tokenizer, script_args.sample_prompts, run_dir, script_args.system_prompt),
+            RankReportCallback(training_args.output_dir),
+        ],
     )
 
     # Train
@@ -101,15 +110,26 @@ def main(script_args: SFTScriptArguments, training_args: SFTConfig, model_args: 
 
             metrics |= evaluate_stage(output_dir, script_args.eval_config, run_dir)
         compute = tracker.report.to_dict()
-        log_scalars(run_dir, {"eval/perplexity": metrics.get("eval_perplexity", float("nan")), **tracker.report.scalars()},
-                    trainer.state.global_step)  # fmt: skip
+        log_scalars(
+            run_dir,
+            {"eval/perplexity": metrics.get("eval_perplexity", float("nan")), **tracker.report.scalars()},
+            trainer.state.global_step,
+        )
         tokenizer.save_pretrained(output_dir)
         tracker.write(output_dir)
         save_resolved_config(output_dir, script_args, training_args, model_args)
-        write_model_card(output_dir, title=f"SFT: {training_args.run_name}", stage="sft",
-                         base_model=model_args.model_name_or_path, data=script_args.train_data,
-                         training_args=training_args, model_args=model_args, metrics=metrics, compute=compute,
-                         notes=[f"{len(rejects.rows)} invalid rows skipped (rejects.jsonl)"] if rejects.rows else None)  # fmt: skip
+        write_model_card(
+            output_dir,
+            title=f"SFT: {training_args.run_name}",
+            stage="sft",
+            base_model=model_args.model_name_or_path,
+            data=script_args.train_data,
+            training_args=training_args,
+            model_args=model_args,
+            metrics=metrics,
+            compute=compute,
+            notes=[f"{len(rejects.rows)} invalid rows skipped (rejects.jsonl)"] if rejects.rows else None,
+        )
         trainer.accelerator.print(f"SFT done: {metrics} → {output_dir}, logs in {run_dir}")
     trainer.accelerator.wait_for_everyone()
     return metrics

@@ -11,8 +11,9 @@ from collections.abc import Sequence
 import torch
 
 
-def padded_batch(sequences: Sequence[Sequence[int]], pad_id: int, *, side: str = "left",
-                 device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:  # fmt: skip
+def padded_batch(
+    sequences: Sequence[Sequence[int]], pad_id: int, *, side: str = "left", device: torch.device | str = "cpu"
+) -> dict[str, torch.Tensor]:
     if side not in {"left", "right"}:
         raise ValueError(f"side must be 'left' or 'right', got {side!r}")
     width = max(len(ids) for ids in sequences)
@@ -23,5 +24,8 @@ def padded_batch(sequences: Sequence[Sequence[int]], pad_id: int, *, side: str =
         input_ids[row, span] = torch.tensor(ids, dtype=torch.long)
         attention_mask[row, span] = 1
     position_ids = (attention_mask.cumsum(dim=1) - 1).clamp(min=0)
-    return {"input_ids": input_ids.to(device), "attention_mask": attention_mask.to(device),
-            "position_ids": position_ids.to(device)}  # fmt: skip
+    return {
+        "input_ids": input_ids.to(device),
+        "attention_mask": attention_mask.to(device),
+        "position_ids": position_ids.to(device),
+    }

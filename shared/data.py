@@ -26,13 +26,26 @@ logger = logging.getLogger(__name__)
 LOCAL_SUFFIXES = {".jsonl", ".json", ".csv", ".parquet"}
 ROLES = {"system", "user", "assistant"}
 CATEGORIES = (
-    "tarla_bitkileri", "sebze", "meyve_bag", "bitki_koruma", "toprak_gubreleme",
-    "sulama", "hayvancilik", "iklim_takvim", "destek_kooperatif",
-)  # fmt: skip
+    "tarla_bitkileri",
+    "sebze",
+    "meyve_bag",
+    "bitki_koruma",
+    "toprak_gubreleme",
+    "sulama",
+    "hayvancilik",
+    "iklim_takvim",
+    "destek_kooperatif",
+)
 DEFECTS = (
-    "wrong_dose_unit", "wrong_season_region", "unsafe_practice", "vague",
-    "hallucinated_product", "code_mixed", "too_short", "rude",
-)  # fmt: skip
+    "wrong_dose_unit",
+    "wrong_season_region",
+    "unsafe_practice",
+    "vague",
+    "hallucinated_product",
+    "code_mixed",
+    "too_short",
+    "rude",
+)
 
 
 class DataError(ValueError):
@@ -316,7 +329,9 @@ class AnnotationPrompt:
 
     @classmethod
     def from_record(cls, record: dict) -> AnnotationPrompt:
-        extras = {k: normalize_turkish(str(v)) for k, v in _extras(record, ("crop", "region", "season", "category")).items()}
+        extras = {
+            k: normalize_turkish(str(v)) for k, v in _extras(record, ("crop", "region", "season", "category")).items()
+        }
         return cls(str(record.get("id", "")), _text(record, "prompt"), **extras)
 
 
@@ -745,7 +760,10 @@ def prepare(config: PrepareConfig) -> dict[str, Any]:
         from transformers import AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(config.tokenizer)
-        count_tokens = lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"])  # noqa: E731
+
+        def count_tokens(text: str) -> int:
+            return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
     rows, steps = clean(rows, config.cleaning, rejects, count_tokens=count_tokens)
     balance_table = None
     if config.balance_column and (config.balance_cap or config.balance_target):
@@ -775,16 +793,22 @@ def prepare(config: PrepareConfig) -> dict[str, Any]:
 
 def _report_markdown(report: dict[str, Any]) -> str:
     lines = ["# Data preparation report", "", "| step | before | removed | after |", "|---|---:|---:|---:|"]
-    lines.append(f"| validate | {report['loaded_valid'] + report['invalid_rows']} | {report['invalid_rows']} | "
-                 f"{report['loaded_valid']} |")  # fmt: skip
+    lines.append(
+        f"| validate | {report['loaded_valid'] + report['invalid_rows']} | {report['invalid_rows']} | "
+        f"{report['loaded_valid']} |"
+    )
     lines += [f"| {s['step']} | {s['before']} | {s['removed']} | {s['after']} |" for s in report["steps"]]
     if report["balance"]:
         lines += ["", "## Balancing", "", "| class | before | after |", "|---|---:|---:|"]
         lines += [f"| {k} | {v['before']} | {v['after']} |" for k, v in report["balance"].items()]
     lines += ["", "## Per category (after)", "", "| category | rows |", "|---|---:|"]
     lines += [f"| {k} | {v} |" for k, v in report["per_category"].items()]
-    lines += ["", f"train: {report['train']}, validation: {report['validation']}, "
-              f"rejected (see rejects.jsonl): {report['rejected_total']}", ""]  # fmt: skip
+    lines += [
+        "",
+        f"train: {report['train']}, validation: {report['validation']}, "
+        f"rejected (see rejects.jsonl): {report['rejected_total']}",
+        "",
+    ]
     return "\n".join(lines)
 
 

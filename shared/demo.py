@@ -27,11 +27,18 @@ ACCELERATE = [str(BIN / "accelerate"), "launch", "--config_file", "configs/accel
 # Per scale: model size and steps per stage. `full` is the documented demo (<= 15 min on 2 cores); `fast` is the
 # smoke run `make test` uses (the <1M model, a few steps each, small evaluation limits).
 SCALES = {
-    "full": {"size": "small", "sft": 100, "reward": 70, "dpo": 40, "ppo": 10, "grpo": 48, "candidates": 24,
-             "eval": []},
-    "fast": {"size": "tiny", "sft": 12, "reward": 6, "dpo": 4, "ppo": 2, "grpo": 2, "candidates": 4,
-             "eval": ["--max_mcq", "10", "--max_open_qa", "4", "--max_perplexity", "8", "--bootstrap_samples", "100"]},
-}  # fmt: skip
+    "full": {"size": "small", "sft": 100, "reward": 70, "dpo": 40, "ppo": 10, "grpo": 48, "candidates": 24, "eval": []},
+    "fast": {
+        "size": "tiny",
+        "sft": 12,
+        "reward": 6,
+        "dpo": 4,
+        "ppo": 2,
+        "grpo": 2,
+        "candidates": 4,
+        "eval": ["--max_mcq", "10", "--max_open_qa", "4", "--max_perplexity", "8", "--bootstrap_samples", "100"],
+    },
+}
 
 
 @dataclass
@@ -62,39 +69,166 @@ def stages(scale: str, root: str) -> list[Stage]:
     py = [sys.executable, "-m"]
     return [
         Stage("tiny model", [*py, "shared.tiny_model", "--out", base, "--size", steps["size"]], [base]),
-        Stage("data preparation", [*py, "shared.data", "prepare", "--config", "configs/data/sft.yaml",
-                                   "--output_dir", f"{art}/data/sft"], [f"{art}/data/sft/report.md"]),
-        Stage("SFT", [*ACCELERATE, "sft/train.py", "--config", "configs/sft/tiny.yaml", "--model_name_or_path", base,
-                      "--train_data", f"{art}/data/sft/train.jsonl", "--eval_data", f"{art}/data/sft/validation.jsonl",
-                      "--output_dir", sft, "--max_steps", str(steps["sft"]), *common], [sft]),
-        Stage("annotation candidates", [*py, "annotation_app.generate", "--db", db, "--model", sft, "--model", base,
-                                        "--prompts", "data/prompts/annotation.jsonl", "--n", "1",
-                                        "--limit", str(steps["candidates"]), "--max-new-tokens", "96"], [db]),
+        Stage(
+            "data preparation",
+            [*py, "shared.data", "prepare", "--config", "configs/data/sft.yaml", "--output_dir", f"{art}/data/sft"],
+            [f"{art}/data/sft/report.md"],
+        ),
+        Stage(
+            "SFT",
+            [
+                *ACCELERATE,
+                "sft/train.py",
+                "--config",
+                "configs/sft/tiny.yaml",
+                "--model_name_or_path",
+                base,
+                "--train_data",
+                f"{art}/data/sft/train.jsonl",
+                "--eval_data",
+                f"{art}/data/sft/validation.jsonl",
+                "--output_dir",
+                sft,
+                "--max_steps",
+                str(steps["sft"]),
+                *common,
+            ],
+            [sft],
+        ),
+        Stage(
+            "annotation candidates",
+            [
+                *py,
+                "annotation_app.generate",
+                "--db",
+                db,
+                "--model",
+                sft,
+                "--model",
+                base,
+                "--prompts",
+                "data/prompts/annotation.jsonl",
+                "--n",
+                "1",
+                "--limit",
+                str(steps["candidates"]),
+                "--max-new-tokens",
+                "96",
+            ],
+            [db],
+        ),
         Stage("app export", [*py, "annotation_app.export", "--db", db, "--format", "dpo", "--out", export], [export]),
-        Stage("reward model", lambda: [*ACCELERATE, "reward/train.py", "--config", "configs/reward/tiny.yaml",
-                                       "--train_data", *with_app_export("data/preferences/train.jsonl", export),
-                                       "--model_name_or_path", sft, "--output_dir", rm,
-                                       "--max_steps", str(steps["reward"]), *common], [rm]),
-        Stage("DPO", [*ACCELERATE, "rlhf/dpo.py", "--config", "configs/rlhf/dpo_tiny.yaml", "--model_name_or_path", sft,
-                      "--output_dir", f"{art}/dpo/tiny", "--max_steps", str(steps["dpo"]), *common], [f"{art}/dpo/tiny"]),
-        Stage("PPO", [*ACCELERATE, "rlhf/ppo.py", "--config", "configs/rlhf/ppo_tiny.yaml", "--model_name_or_path", sft,
-                      "--reward_model", rm, "--output_dir", f"{art}/ppo/tiny", "--max_steps", str(steps["ppo"]),
-                      *common], [f"{art}/ppo/tiny"]),
-        Stage("GRPO", [*ACCELERATE, "rlhf/grpo.py", "--config", "configs/rlhf/grpo_tiny.yaml", "--model_name_or_path",
-                       sft, "--reward_model", rm, "--output_dir", f"{art}/grpo/tiny", "--max_steps", str(steps["grpo"]),
-                       *common], [f"{art}/grpo/tiny"]),
-        Stage("comparison", [*py, "shared.eval.compare", "--config", "configs/eval/tiny.yaml", "--models",
-                             f"base={base}", f"sft={sft}", f"dpo={art}/dpo/tiny", f"ppo={art}/ppo/tiny",
-                             f"grpo={art}/grpo/tiny", "--reward_model", rm, "--output_dir", f"{art}/eval/tiny",
-                             "--runs_dir", runs, *steps["eval"]], [f"{art}/eval/tiny/report.md"]),
-    ]  # fmt: skip
+        Stage(
+            "reward model",
+            lambda: [
+                *ACCELERATE,
+                "reward/train.py",
+                "--config",
+                "configs/reward/tiny.yaml",
+                "--train_data",
+                *with_app_export("data/preferences/train.jsonl", export),
+                "--model_name_or_path",
+                sft,
+                "--output_dir",
+                rm,
+                "--max_steps",
+                str(steps["reward"]),
+                *common,
+            ],
+            [rm],
+        ),
+        Stage(
+            "DPO",
+            [
+                *ACCELERATE,
+                "rlhf/dpo.py",
+                "--config",
+                "configs/rlhf/dpo_tiny.yaml",
+                "--model_name_or_path",
+                sft,
+                "--output_dir",
+                f"{art}/dpo/tiny",
+                "--max_steps",
+                str(steps["dpo"]),
+                *common,
+            ],
+            [f"{art}/dpo/tiny"],
+        ),
+        Stage(
+            "PPO",
+            [
+                *ACCELERATE,
+                "rlhf/ppo.py",
+                "--config",
+                "configs/rlhf/ppo_tiny.yaml",
+                "--model_name_or_path",
+                sft,
+                "--reward_model",
+                rm,
+                "--output_dir",
+                f"{art}/ppo/tiny",
+                "--max_steps",
+                str(steps["ppo"]),
+                *common,
+            ],
+            [f"{art}/ppo/tiny"],
+        ),
+        Stage(
+            "GRPO",
+            [
+                *ACCELERATE,
+                "rlhf/grpo.py",
+                "--config",
+                "configs/rlhf/grpo_tiny.yaml",
+                "--model_name_or_path",
+                sft,
+                "--reward_model",
+                rm,
+                "--output_dir",
+                f"{art}/grpo/tiny",
+                "--max_steps",
+                str(steps["grpo"]),
+                *common,
+            ],
+            [f"{art}/grpo/tiny"],
+        ),
+        Stage(
+            "comparison",
+            [
+                *py,
+                "shared.eval.compare",
+                "--config",
+                "configs/eval/tiny.yaml",
+                "--models",
+                f"base={base}",
+                f"sft={sft}",
+                f"dpo={art}/dpo/tiny",
+                f"ppo={art}/ppo/tiny",
+                f"grpo={art}/grpo/tiny",
+                "--reward_model",
+                rm,
+                "--output_dir",
+                f"{art}/eval/tiny",
+                "--runs_dir",
+                runs,
+                *steps["eval"],
+            ],
+            [f"{art}/eval/tiny/report.md"],
+        ),
+    ]
 
 
 def run_stages(plan: list[Stage], log_dir: Path, title: str = "demo") -> list[dict]:
     """Run stages in order with a progress bar and one summary line each; stop at the first failure."""
     log_dir.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
-           "GRADIO_ANALYTICS_ENABLED": "False", "TOKENIZERS_PARALLELISM": "false"}  # fmt: skip
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
     summary = []
     for number, stage in enumerate(tqdm(plan, desc=title, unit="stage"), start=1):
         command = stage.command() if callable(stage.command) else stage.command
@@ -106,8 +240,9 @@ def run_stages(plan: list[Stage], log_dir: Path, title: str = "demo") -> list[di
         seconds = time.perf_counter() - start
         if result.returncode != 0:
             tail = log.read_text(encoding="utf-8", errors="replace").splitlines()[-25:]
-            raise SystemExit(f"{title} stopped at stage '{stage.name}' (exit {result.returncode}); log: {log}\n"
-                             + "\n".join(tail))  # fmt: skip
+            raise SystemExit(
+                f"{title} stopped at stage '{stage.name}' (exit {result.returncode}); log: {log}\n" + "\n".join(tail)
+            )
         compute = _compute(stage.outputs)
         summary.append({"stage": stage.name, "seconds": round(seconds, 1), "outputs": stage.outputs, **compute})
         extra = f", {compute['co2_kg'] * 1000:.3f} g CO2" if compute else ""
@@ -136,16 +271,27 @@ def loop_checks(results: dict) -> list[dict]:
     def value(model: str, metric: str) -> float | None:
         return results.get(model, {}).get("metrics", {}).get(metric, {}).get("value")
 
-    wanted = [("sft", "base", "mcq_acc"), ("sft", "base", "val_perplexity"),
-              *[(model, "sft", "rm_score") for model in ALIGNED]]  # fmt: skip
+    wanted = [
+        ("sft", "base", "mcq_acc"),
+        ("sft", "base", "val_perplexity"),
+        *[(model, "sft", "rm_score") for model in ALIGNED],
+    ]
     checks = []
     for model, baseline, metric in wanted:
         ours, theirs = value(model, metric), value(baseline, metric)
         if ours is None or theirs is None:
             continue
         ahead = ours > theirs if METRICS[metric].higher_is_better else ours < theirs
-        checks.append({"model": model, "baseline": baseline, "metric": metric, "value": ours,
-                       "baseline_value": theirs, "ahead": ahead})
+        checks.append(
+            {
+                "model": model,
+                "baseline": baseline,
+                "metric": metric,
+                "value": ours,
+                "baseline_value": theirs,
+                "ahead": ahead,
+            }
+        )
     return checks
 
 
@@ -159,16 +305,25 @@ def main(argv: list[str] | None = None) -> None:
     totals = {k: sum(s.get(k, 0.0) for s in summary) for k in ("device_hours", "energy_kwh", "co2_kg")}
     results = json.loads((REPO_ROOT / args.root / "artifacts" / "eval" / "tiny" / "results.json").read_text())
     checks = loop_checks(results)
-    report = {"scale": args.scale, "seconds": round(time.perf_counter() - start, 1), "stages": summary,
-              "compute_totals": totals, "checks": checks}  # fmt: skip
+    report = {
+        "scale": args.scale,
+        "seconds": round(time.perf_counter() - start, 1),
+        "stages": summary,
+        "compute_totals": totals,
+        "checks": checks,
+    }
     out = REPO_ROOT / args.root / "artifacts" / "demo_summary.json"
     out.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
     art, runs = f"{args.root}/artifacts", f"{args.root}/runs"
-    print(f"\nDemo finished in {report['seconds']:.0f} s. Training CO2 total: {totals['co2_kg'] * 1000:.2f} g "
-          f"({totals['energy_kwh'] * 1000:.2f} Wh, {totals['device_hours']:.4f} device-hours).")  # fmt: skip
+    print(
+        f"\nDemo finished in {report['seconds']:.0f} s. Training CO2 total: {totals['co2_kg'] * 1000:.2f} g "
+        f"({totals['energy_kwh'] * 1000:.2f} Wh, {totals['device_hours']:.4f} device-hours)."
+    )
     for check in checks:
-        print(f"  {'✓' if check['ahead'] else '✗'} {check['model']} {'ahead of' if check['ahead'] else 'not ahead of'} "
-              f"{check['baseline']} on {check['metric']}: {check['value']:.4g} vs {check['baseline_value']:.4g}")
+        print(
+            f"  {'✓' if check['ahead'] else '✗'} {check['model']} {'ahead of' if check['ahead'] else 'not ahead of'} "
+            f"{check['baseline']} on {check['metric']}: {check['value']:.4g} vs {check['baseline_value']:.4g}"
+        )
     print(f"  Report and plots:  {art}/eval/tiny/report.md, {art}/eval/tiny/*.png, {art}/eval/tiny/results.json")
     print(f"  Stage summary:     {art}/demo_summary.json")
     print(f"  TensorBoard:       make tensorboard   (or: tensorboard --logdir {runs})")

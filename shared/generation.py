@@ -24,8 +24,12 @@ class DecodingSettings:
 
     def generate_kwargs(self) -> dict:
         if self.do_sample:
-            return {"max_new_tokens": self.max_new_tokens, "do_sample": True, "temperature": self.temperature,
-                    "top_p": self.top_p}  # fmt: skip
+            return {
+                "max_new_tokens": self.max_new_tokens,
+                "do_sample": True,
+                "temperature": self.temperature,
+                "top_p": self.top_p,
+            }
         return {"max_new_tokens": self.max_new_tokens, "do_sample": False}
 
     def to_dict(self) -> dict:
@@ -45,8 +49,10 @@ def chat_messages(prompt: str, system_prompt: str | None = None) -> list[dict[st
 
 def encode_prompts(tokenizer, prompts: list[str], system_prompt: str | None = None) -> dict[str, torch.Tensor]:
     """Chat-templated, left-padded batch (generation appends on the right, so padding must be on the left)."""
-    texts = [tokenizer.apply_chat_template(chat_messages(p, system_prompt), tokenize=False, add_generation_prompt=True)
-             for p in prompts]  # fmt: skip
+    texts = [
+        tokenizer.apply_chat_template(chat_messages(p, system_prompt), tokenize=False, add_generation_prompt=True)
+        for p in prompts
+    ]
     side = tokenizer.padding_side
     tokenizer.padding_side = "left"
     try:

@@ -6,10 +6,24 @@ from pathlib import Path
 from typing import Any
 
 HYPERPARAMETERS = (
-    "learning_rate", "lr_scheduler_type", "warmup_steps", "num_train_epochs", "max_steps",
-    "per_device_train_batch_size", "gradient_accumulation_steps", "max_length", "packing", "packing_strategy",
-    "assistant_only_loss", "bf16", "seed", "beta", "loss_type", "weight_decay", "max_grad_norm",
-)  # fmt: skip
+    "learning_rate",
+    "lr_scheduler_type",
+    "warmup_steps",
+    "num_train_epochs",
+    "max_steps",
+    "per_device_train_batch_size",
+    "gradient_accumulation_steps",
+    "max_length",
+    "packing",
+    "packing_strategy",
+    "assistant_only_loss",
+    "bf16",
+    "seed",
+    "beta",
+    "loss_type",
+    "weight_decay",
+    "max_grad_norm",
+)
 
 
 def _format(value: Any) -> str:

@@ -39,6 +39,15 @@ def finish_stage(
     notes = list(notes or [])
     if rejects.rows:
         notes.append(f"rows skipped by policy, per step (see rejects.jsonl): {rejects.counts()}")
-    write_model_card(output_dir, title=f"{stage.upper()}: {training_args.run_name}", stage=stage,
-                     base_model=model_args.model_name_or_path, data=data, training_args=training_args,
-                     model_args=model_args, metrics=metrics, compute=tracker.report.to_dict(), notes=notes)  # fmt: skip
+    write_model_card(
+        output_dir,
+        title=f"{stage.upper()}: {training_args.run_name}",
+        stage=stage,
+        base_model=model_args.model_name_or_path,
+        data=data,
+        training_args=training_args,
+        model_args=model_args,
+        metrics=metrics,
+        compute=tracker.report.to_dict(),
+        notes=notes,
+    )

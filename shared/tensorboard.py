@@ -28,8 +28,9 @@ def log_text(run_dir: str, tag: str, text: str, step: int = 0) -> None:
 class SampleAnswersCallback(TrainerCallback):
     """At each evaluation, answer a few fixed prompts and log them as text (main process only)."""
 
-    def __init__(self, tokenizer, prompts: list[str], run_dir: str, system_prompt: str | None = None,
-                 max_new_tokens: int = 48):  # fmt: skip
+    def __init__(
+        self, tokenizer, prompts: list[str], run_dir: str, system_prompt: str | None = None, max_new_tokens: int = 48
+    ):
         self.tokenizer, self.prompts, self.run_dir = tokenizer, prompts, run_dir
         self.system_prompt = system_prompt
         self.settings = DecodingSettings(max_new_tokens=max_new_tokens)
@@ -38,8 +39,9 @@ class SampleAnswersCallback(TrainerCallback):
         if not state.is_world_process_zero or not self.prompts or model is None:
             return
         with torch.autocast(model.device.type, enabled=False):
-            answers = generate_answers(model, self.tokenizer, self.prompts, settings=self.settings,
-                                       system_prompt=self.system_prompt)  # fmt: skip
+            answers = generate_answers(
+                model, self.tokenizer, self.prompts, settings=self.settings, system_prompt=self.system_prompt
+            )
         table = "\n\n".join(f"**Soru:** {p}\n\n**Yanıt:** {a}" for p, a in zip(self.prompts, answers))
         log_text(self.run_dir, "samples/answers", table, state.global_step)
 
@@ -64,6 +66,15 @@ class RankReportCallback(TrainerCallback):
         path = Path(self.output_dir) / "ranks" / f"rank{rank}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         backend = torch.distributed.get_backend() if torch.distributed.is_initialized() else None
-        path.write_text(json.dumps({"rank": rank, "world_size": world_size, "backend": backend,
-                                    "optimizer_steps": self.steps, "global_step": state.global_step,
-                                    "trainable_checksum": checksum}))  # fmt: skip
+        path.write_text(
+            json.dumps(
+                {
+                    "rank": rank,
+                    "world_size": world_size,
+                    "backend": backend,
+                    "optimizer_steps": self.steps,
+                    "global_step": state.global_step,
+                    "trainable_checksum": checksum,
+                }
+            )
+        )

@@ -33,12 +33,24 @@ CHAT_TEMPLATE = CHAT_TEMPLATE_PATH.read_text(encoding="utf-8")
 
 SIZES = {
     # <1M parameters: unit tests.
-    "tiny": dict(vocab_size=2048, hidden_size=64, intermediate_size=176, num_hidden_layers=2,
-                 num_attention_heads=4, num_key_value_heads=2),
+    "tiny": dict(
+        vocab_size=2048,
+        hidden_size=64,
+        intermediate_size=176,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+    ),
     # ~15M parameters: the demo default.
-    "small": dict(vocab_size=8192, hidden_size=320, intermediate_size=864, num_hidden_layers=8,
-                  num_attention_heads=8, num_key_value_heads=4),
-}  # fmt: skip
+    "small": dict(
+        vocab_size=8192,
+        hidden_size=320,
+        intermediate_size=864,
+        num_hidden_layers=8,
+        num_attention_heads=8,
+        num_key_value_heads=4,
+    ),
+}
 
 
 def _strings(value) -> Iterator[str]:

@@ -79,12 +79,14 @@ def write_card_block(card: Path, report: dict[str, Any]) -> None:
     text = card.read_text(encoding="utf-8")
     if begin not in text or end not in text:
         raise SystemExit(f"{card}: no {begin} ... {end} block")
-    line = (f"Tokenizer `{report['model']}` on `{report['data']}` ({report['texts']} texts, {report['words']} words): "
-            f"fertility **{report['fertility_tokens_per_word']}** tokens/word, {report['chars_per_token']} characters/"
-            f"token, {report['turkish_letters_split_into_bytes_share']:.1%} of Turkish letters split into byte pieces, "
-            f"round trip exact for {report['round_trip_exact_share']:.0%} of texts. "
-            f"Regenerate: `python -m shared.tokenizer_report --model {report['model']} --data {report['data']} "
-            f"--card {card}`.")  # fmt: skip
+    line = (
+        f"Tokenizer `{report['model']}` on `{report['data']}` ({report['texts']} texts, {report['words']} words): "
+        f"fertility **{report['fertility_tokens_per_word']}** tokens/word, {report['chars_per_token']} characters/"
+        f"token, {report['turkish_letters_split_into_bytes_share']:.1%} of Turkish letters split into byte pieces, "
+        f"round trip exact for {report['round_trip_exact_share']:.0%} of texts. "
+        f"Regenerate: `python -m shared.tokenizer_report --model {report['model']} --data {report['data']} "
+        f"--card {card}`."
+    )
     head, rest = text.split(begin, 1)
     card.write_text(f"{head}{begin}\n{line}\n{end}{rest.split(end, 1)[1]}", encoding="utf-8")
 

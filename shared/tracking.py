@@ -38,8 +38,12 @@ class ComputeReport:
         return asdict(self)
 
     def scalars(self) -> dict[str, float]:
-        return {"compute/wall_seconds": self.wall_seconds, "compute/device_hours": self.device_hours,
-                "compute/energy_kwh": self.energy_kwh, "compute/co2_kg": self.co2_kg}  # fmt: skip
+        return {
+            "compute/wall_seconds": self.wall_seconds,
+            "compute/device_hours": self.device_hours,
+            "compute/energy_kwh": self.energy_kwh,
+            "compute/co2_kg": self.co2_kg,
+        }
 
 
 class ComputeTracker:
@@ -84,8 +88,9 @@ class ComputeTracker:
             energy = watts * wall / 3600 / 1000
             co2 = energy * FALLBACK_GRID_KG_PER_KWH.get(self.country, 0.475)
             method = "estimate"
-        self.report = ComputeReport(round(wall, 3), device, devices, round(device_hours, 6), energy, co2,
-                                    self.country, method)  # fmt: skip
+        self.report = ComputeReport(
+            round(wall, 3), device, devices, round(device_hours, 6), energy, co2, self.country, method
+        )
 
     def write(self, output_dir: str | Path) -> Path:
         path = Path(output_dir) / "compute.json"

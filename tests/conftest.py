@@ -60,15 +60,33 @@ def launch_stage(script: str, *args: str, processes: int = 1, timeout: int = 600
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1" if processes > 1 else "2"}
     if processes > 1:
         env["ACCELERATE_USE_CPU"] = "1"
-        command = [accelerate, "launch", "--multi_gpu", "--num_processes", str(processes),
-                   "--main_process_port", str(free_port()), "--num_cpu_threads_per_process", "1"]  # fmt: skip
+        command = [
+            accelerate,
+            "launch",
+            "--multi_gpu",
+            "--num_processes",
+            str(processes),
+            "--main_process_port",
+            str(free_port()),
+            "--num_cpu_threads_per_process",
+            "1",
+        ]
     else:
-        command = [accelerate, "launch", "--config_file", "configs/accelerate/cpu.yaml",
-                   "--num_cpu_threads_per_process", "2"]  # fmt: skip
-    result = subprocess.run([*command, script, *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
-                            timeout=timeout)  # fmt: skip
+        command = [
+            accelerate,
+            "launch",
+            "--config_file",
+            "configs/accelerate/cpu.yaml",
+            "--num_cpu_threads_per_process",
+            "2",
+        ]
+    result = subprocess.run(
+        [*command, script, *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
     if check and result.returncode != 0:
-        raise AssertionError(f"{script} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}")
+        raise AssertionError(
+            f"{script} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}"
+        )
     return result
 
 

@@ -17,21 +17,46 @@ from annotation_app.testing import REPO_ROOT, start_server, stop_server
 pytestmark = pytest.mark.slow
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 XSS = "<img src=x onerror=alert(1)><script>alert(1)</script>"
 QUESTIONS = [
-    ({"id": "b1", "prompt": "Konya'da kuru tarım yapılan buğday tarlamda yabancı ot sorunu var. Ne zaman ve nasıl "
-                            "ilaçlama yapmalıyım?", "crop": "buğday", "region": "Konya", "season": "ilkbahar",
-      "category": "bitki_koruma"},
-     ["Yabancı otlar 2–4 yapraklı, buğday kardeşlenme dönemindeyken ilaçlayın. Ruhsatlı bir herbisiti etiketteki "
-      "dozda (ör. dekara 10–20 ml) ve 20–30 litre suyla uygulayın. Rüzgârlı ve yağmur beklenen günlerde "
-      "ilaçlama yapmayın; eldiven ve maske kullanın.",
-      "Hasattan hemen önce bol miktarda ilaç atarsanız otların hepsi ölür. Ne kadar çok ilaç o kadar iyi sonuç "
-      "verir."]),
-    ({"id": "b2", "prompt": f"Deneme sorusu {XSS}", "crop": "domates", "region": "Antalya", "season": "kış",
-      "category": "sebze"},
-     [f"Cevap bir {XSS}", "Cevap iki"]),
+    (
+        {
+            "id": "b1",
+            "prompt": "Konya'da kuru tarım yapılan buğday tarlamda yabancı ot sorunu var. Ne zaman ve nasıl "
+            "ilaçlama yapmalıyım?",
+            "crop": "buğday",
+            "region": "Konya",
+            "season": "ilkbahar",
+            "category": "bitki_koruma",
+        },
+        [
+            "Yabancı otlar 2–4 yapraklı, buğday kardeşlenme dönemindeyken ilaçlayın. Ruhsatlı bir herbisiti etiketteki "
+            "dozda (ör. dekara 10–20 ml) ve 20–30 litre suyla uygulayın. Rüzgârlı ve yağmur beklenen günlerde "
+            "ilaçlama yapmayın; eldiven ve maske kullanın.",
+            "Hasattan hemen önce bol miktarda ilaç atarsanız otların hepsi ölür. Ne kadar çok ilaç o kadar iyi sonuç "
+            "verir.",
+        ],
+    ),
+    (
+        {
+            "id": "b2",
+            "prompt": f"Deneme sorusu {XSS}",
+            "crop": "domates",
+            "region": "Antalya",
+            "season": "kış",
+            "category": "sebze",
+        },
+        [f"Cevap bir {XSS}", "Cevap iki"],
+    ),
 ]
 
 
@@ -66,8 +91,12 @@ def test_keyboard_voting_in_a_real_browser(tmp_path):
             page.wait_for_function("document.querySelector('#progress')?.innerText.includes('0 / 2')", timeout=30_000)
             assert "Konya" in page.inner_text("#prompt")
             good, bad = ("a", "b") if "kardeşlenme" in page.inner_text("#answer-a") else ("b", "a")
-            for side, criterion, score in ((good, "dogruluk", "5"), (good, "guvenlik", "5"), (bad, "dogruluk", "1"),
-                                           (bad, "guvenlik", "1")):
+            for side, criterion, score in (
+                (good, "dogruluk", "5"),
+                (good, "guvenlik", "5"),
+                (bad, "dogruluk", "1"),
+                (bad, "guvenlik", "1"),
+            ):
                 page.locator(f"#rate-{side}-{criterion} label").filter(has_text=score).click()
             page.locator(f"#flags-{bad} label").filter(has_text="Hasat öncesi").click()
             page.locator(f"#severity-{bad} label").filter(has_text="Kritik").click()
@@ -75,8 +104,11 @@ def test_keyboard_voting_in_a_real_browser(tmp_path):
             page.keyboard.press("1" if good == "a" else "5")  # "A çok daha iyi" / "B çok daha iyi"
             expected_choice = f"{good}_much_better"
             assert page.locator(f"#choice input[value={expected_choice}]").is_checked()
-            screenshot = (REPO_ROOT / "docs" / "annotation_app.png" if os.environ.get("ANNOTATION_APP_SCREENSHOT")
-                          else tmp_path / "annotation_app.png")
+            screenshot = (
+                REPO_ROOT / "docs" / "annotation_app.png"
+                if os.environ.get("ANNOTATION_APP_SCREENSHOT")
+                else tmp_path / "annotation_app.png"
+            )
             page.screenshot(path=str(screenshot), full_page=True)
             page.keyboard.press("Enter")
             page.wait_for_function("document.querySelector('#status').innerText.includes('kaydedildi')")

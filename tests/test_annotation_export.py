@@ -12,14 +12,19 @@ from annotation_app.testing import seed_database
 from shared.data import load_examples
 
 CORRECTED = "Düzeltilmiş cevap: dekara 1,5 kg, hasattan 21 gün önce son ilaçlama."
-INJECTIONS = ["=HYPERLINK(\"http://x\",\"tıkla\")", "+1+1", "-2+3", "@SUM(A1)", "\tsekme", "\rsatır"]
+INJECTIONS = ['=HYPERLINK("http://x","tıkla")', "+1+1", "-2+3", "@SUM(A1)", "\tsekme", "\rsatır"]
 
 
 @pytest.fixture
 def voted(tmp_path):
     """Five items, one vote each: much better, better (medium flag), tie, both bad, critical-flagged + correction."""
-    config = AppConfig(db_url=f"sqlite:///{tmp_path / 'app.db'}", annotators_per_item=1, gold_share=0.0,
-                       swap_repeat_share=0.0, system_prompt="Sen bir ziraat mühendisisin.")
+    config = AppConfig(
+        db_url=f"sqlite:///{tmp_path / 'app.db'}",
+        annotators_per_item=1,
+        gold_share=0.0,
+        swap_repeat_share=0.0,
+        system_prompt="Sen bir ziraat mühendisisin.",
+    )
     service = AnnotationService.from_config(config)
     seed_database(service, 5)
     service.add_user("ali", "parola-123")
@@ -56,10 +61,14 @@ def test_kto_export_labels(voted):
     service, tasks = voted
     labels = {(r["completion"]): r["label"] for r in service.export_rows("yonetici", "kto")}
     assert labels == {
-        tasks[0].answer_a: True, tasks[0].answer_b: False,
-        tasks[1].answer_b: True, tasks[1].answer_a: False,
-        tasks[3].answer_a: False, tasks[3].answer_b: False,
-        tasks[4].answer_a: False, tasks[4].answer_b: False,   # critical flag / lost
+        tasks[0].answer_a: True,
+        tasks[0].answer_b: False,
+        tasks[1].answer_b: True,
+        tasks[1].answer_a: False,
+        tasks[3].answer_a: False,
+        tasks[3].answer_b: False,
+        tasks[4].answer_a: False,
+        tasks[4].answer_b: False,  # critical flag / lost
         CORRECTED: True,
     }
 
@@ -67,10 +76,15 @@ def test_kto_export_labels(voted):
 def test_sft_export_from_corrections(voted):
     service, tasks = voted
     (row,) = service.export_rows("yonetici", "sft")
-    assert row == {"messages": [{"role": "system", "content": "Sen bir ziraat mühendisisin."},
-                                {"role": "user", "content": tasks[4].prompt},
-                                {"role": "assistant", "content": CORRECTED}],
-                   "category": "bitki_koruma", "source": "annotator_correction"}
+    assert row == {
+        "messages": [
+            {"role": "system", "content": "Sen bir ziraat mühendisisin."},
+            {"role": "user", "content": tasks[4].prompt},
+            {"role": "assistant", "content": CORRECTED},
+        ],
+        "category": "bitki_koruma",
+        "source": "annotator_correction",
+    }
 
 
 def test_exports_load_with_datasets_and_the_project_schemas(voted, tmp_path):

@@ -20,16 +20,42 @@ def test_generate_cli_is_idempotent(tiny_model_dir, tmp_path, monkeypatch):
     second_model = tmp_path / "tiny-llama-b"
     shutil.copytree(tiny_model_dir, second_model)
     prompts = tmp_path / "prompts.jsonl"
-    prompts.write_text("".join(json.dumps(prompt_row(k), ensure_ascii=False) + "\n" for k in range(3)),
-                       encoding="utf-8")
+    prompts.write_text(
+        "".join(json.dumps(prompt_row(k), ensure_ascii=False) + "\n" for k in range(3)), encoding="utf-8"
+    )
     gold = tmp_path / "gold.jsonl"
-    gold.write_text(json.dumps({**prompt_row(99), "gold_answer": "Doğru.", "rejected_answer": "Yanlış."},
-                               ensure_ascii=False) + "\n", encoding="utf-8")
+    gold.write_text(
+        json.dumps({**prompt_row(99), "gold_answer": "Doğru.", "rejected_answer": "Yanlış."}, ensure_ascii=False)
+        + "\n",
+        encoding="utf-8",
+    )
     db = f"sqlite:///{tmp_path / 'app.db'}"
-    args = ["--model", str(tiny_model_dir), "--model", str(second_model), "--prompts", str(prompts),
-            "--gold", str(gold), "--n", "2", "--max-new-tokens", "6", "--batch-size", "2", "--db", db]
-    first = subprocess.run([sys.executable, "-m", "annotation_app.generate", *args], cwd=REPO_ROOT,
-                           env={**os.environ, **OFFLINE_ENV}, capture_output=True, text=True, timeout=300)
+    args = [
+        "--model",
+        str(tiny_model_dir),
+        "--model",
+        str(second_model),
+        "--prompts",
+        str(prompts),
+        "--gold",
+        str(gold),
+        "--n",
+        "2",
+        "--max-new-tokens",
+        "6",
+        "--batch-size",
+        "2",
+        "--db",
+        db,
+    ]
+    first = subprocess.run(
+        [sys.executable, "-m", "annotation_app.generate", *args],
+        cwd=REPO_ROOT,
+        env={**os.environ, **OFFLINE_ENV},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert first.returncode == 0, first.stderr
     summary = json.loads(first.stdout.strip().splitlines()[-1])
     assert summary["generated"] == {tiny_model_dir.name: 6, "tiny-llama-b": 6}
@@ -49,5 +75,4 @@ def test_generate_cli_is_idempotent(tiny_model_dir, tmp_path, monkeypatch):
     monkeypatch.setattr(generate, "_load", no_model_loading)
     generate.main(args)
     with sessions() as session:
-        assert (session.scalar(select(func.count(Candidate.id))),
-                session.scalar(select(func.count(Item.id)))) == counts
+        assert (session.scalar(select(func.count(Candidate.id))), session.scalar(select(func.count(Item.id)))) == counts

@@ -13,29 +13,60 @@ from annotation_app.storage import GOLD_MODEL, GOLD_REJECTED_MODEL
 T0 = datetime(2026, 5, 1, 9, 0, 0)
 
 
-def record(item, annotator, choice, *, models=("m1", "m2"), vote_id=None, is_gold=False, repeat_of=None,
-           assignment_id=None, seconds=10, flags=()):
+def record(
+    item,
+    annotator,
+    choice,
+    *,
+    models=("m1", "m2"),
+    vote_id=None,
+    is_gold=False,
+    repeat_of=None,
+    assignment_id=None,
+    seconds=10,
+    flags=(),
+):
     a = CandidateInfo(2 * item, models[0], "", f"cevap a {item}")
     b = CandidateInfo(2 * item + 1, models[1], "", f"cevap b {item}")
     vote_id = vote_id or hash((item, annotator, repeat_of)) % 10**6
     return VoteRecord(
-        vote_id=vote_id, assignment_id=assignment_id or vote_id, item_id=item, prompt_id=item,
-        prompt_external_id=f"p{item}", prompt=f"soru {item}", category="sebze", crop="", region="", season="",
-        annotator=annotator, candidate_a=a, candidate_b=b, left_candidate_id=a.id, choice=choice,
-        time_spent_ms=seconds * 1000, comment="", shown_at=T0, created_at=T0 + timedelta(seconds=seconds),
-        is_gold=is_gold, is_swap_repeat=repeat_of is not None, repeat_of_id=repeat_of, ratings=(), flags=flags,
-        corrections=())
+        vote_id=vote_id,
+        assignment_id=assignment_id or vote_id,
+        item_id=item,
+        prompt_id=item,
+        prompt_external_id=f"p{item}",
+        prompt=f"soru {item}",
+        category="sebze",
+        crop="",
+        region="",
+        season="",
+        annotator=annotator,
+        candidate_a=a,
+        candidate_b=b,
+        left_candidate_id=a.id,
+        choice=choice,
+        time_spent_ms=seconds * 1000,
+        comment="",
+        shown_at=T0,
+        created_at=T0 + timedelta(seconds=seconds),
+        is_gold=is_gold,
+        is_swap_repeat=repeat_of is not None,
+        repeat_of_id=repeat_of,
+        ratings=(),
+        flags=flags,
+        corrections=(),
+    )
 
 
 def two_raters(first, second):
-    return ([record(i, "r1", c) for i, c in enumerate(first)] +
-            [record(i, "r2", c) for i, c in enumerate(second)])
+    return [record(i, "r1", c) for i, c in enumerate(first)] + [record(i, "r2", c) for i, c in enumerate(second)]
 
 
 def test_cohen_kappa_matches_hand_computation():
     # r1 = a a b b, r2 = a b b b: p_o = 3/4, p_e = .5*.25 + .5*.75 = .5 → kappa = .5
-    records = two_raters(["a_better", "a_much_better", "b_better", "b_better"],
-                         ["a_better", "b_better", "b_much_better", "b_better"])
+    records = two_raters(
+        ["a_better", "a_much_better", "b_better", "b_better"], ["a_better", "b_better", "b_much_better", "b_better"]
+    )
     (row,) = qc.cohen_pairs(records)
     assert (row["annotator_1"], row["annotator_2"], row["items"]) == ("r1", "r2", 4)
     assert row["raw_agreement"] == 0.75
@@ -53,8 +84,9 @@ def test_fleiss_kappa_matches_hand_computation():
 
 def test_krippendorff_alpha_matches_hand_computation():
     # nominal, two coders, units (a,a) (a,b) (b,b) (b,b): D_o = 2/8, D_e = 2*3*5/(8*7) → alpha = 8/15
-    records = two_raters(["a_better", "a_better", "b_better", "b_better"],
-                         ["a_better", "b_better", "b_better", "b_better"])
+    records = two_raters(
+        ["a_better", "a_better", "b_better", "b_better"], ["a_better", "b_better", "b_better", "b_better"]
+    )
     assert qc.krippendorff_alpha(records, "nominal") == pytest.approx(8 / 15, abs=1e-4)
     perfect = two_raters(["a_better", "tie", "b_better"], ["a_better", "tie", "b_better"])
     assert qc.krippendorff_alpha(perfect, "ordinal") == pytest.approx(1.0)
@@ -63,17 +95,21 @@ def test_krippendorff_alpha_matches_hand_computation():
 
 def test_swap_repeats_are_left_out_of_agreement_and_scored_for_self_consistency():
     originals = [record(1, "r1", "a_better", vote_id=1), record(2, "r1", "b_better", vote_id=2)]
-    repeats = [record(1, "r1", "a_much_better", vote_id=3, repeat_of=1),   # same direction
-               record(2, "r1", "tie", vote_id=4, repeat_of=2)]             # changed its mind
+    repeats = [
+        record(1, "r1", "a_much_better", vote_id=3, repeat_of=1),  # same direction
+        record(2, "r1", "tie", vote_id=4, repeat_of=2),
+    ]  # changed its mind
     assert qc.self_consistency(originals + repeats) == {"r1": (1, 2)}
     assert qc.originals(originals + repeats) == originals
 
 
 def test_annotator_stats_gold_accuracy_and_median_time():
     gold = ("m", GOLD_MODEL)  # candidate b is the gold answer
-    records = [record(1, "r1", "b_better", models=gold, is_gold=True, seconds=4),
-               record(2, "r1", "a_better", models=(GOLD_REJECTED_MODEL, GOLD_MODEL), is_gold=True, seconds=6),
-               record(3, "r1", "tie", seconds=20)]
+    records = [
+        record(1, "r1", "b_better", models=gold, is_gold=True, seconds=4),
+        record(2, "r1", "a_better", models=(GOLD_REJECTED_MODEL, GOLD_MODEL), is_gold=True, seconds=6),
+        record(3, "r1", "tie", seconds=20),
+    ]
     (row,) = qc.annotator_stats(records, {"r1": {"done": 3, "skipped": 1}})
     assert (row["votes"], row["skipped"], row["gold_items"], row["gold_accuracy"]) == (3, 1, 2, 0.5)
     assert row["median_time_s"] == 6.0
@@ -100,7 +136,7 @@ def test_win_rates_rank_models_with_bootstrap_intervals():
             item += 1
             choice = "a_better" if rng.random() < p_win else "b_better"
             records.append(record(item, "r1", choice, models=(strong, weak)))
-    records.append(record(999, "r1", "both_bad", models=("big", "small")))      # no preference: left out
+    records.append(record(999, "r1", "both_bad", models=("big", "small")))  # no preference: left out
     records.append(record(998, "r1", "b_better", models=("big", GOLD_MODEL), is_gold=True))  # gold: left out
     rows = qc.win_rates(records, bootstrap_samples=100, seed=0)
     assert [row["model"] for row in rows] == ["big", "mid", "small"]
@@ -112,7 +148,7 @@ def test_win_rates_rank_models_with_bootstrap_intervals():
         assert low <= row["win_rate"] <= high and high - low < 0.3
         low, high = row["bt_ci95"]
         assert low <= row["bt_score"] <= high
-    assert rows[0]["bt_ci95"][0] > rows[2]["bt_ci95"][1]   # clearly separated
+    assert rows[0]["bt_ci95"][0] > rows[2]["bt_ci95"][1]  # clearly separated
 
 
 def test_build_report_on_no_votes_is_empty_not_an_error():

@@ -49,8 +49,9 @@ def test_login_fetch_vote_and_export(server):
     ali = login(url, "ali", PASSWORD)
     assignment_id, prompt, meta, answer_a, answer_b, progress, _ = ali.predict(api_name="/next_task")
     assert "soru" in prompt and "Ürün:" in meta and answer_a and answer_b and "/" in progress
-    after = ali.predict(*submit_vote_args(assignment_id, "a_much_better", comment="Güzel cevap"),
-                        api_name="/submit_vote")
+    after = ali.predict(
+        *submit_vote_args(assignment_id, "a_much_better", comment="Güzel cevap"), api_name="/submit_vote"
+    )
     assert after[-1] == "Oyunuz kaydedildi." and after[0] != assignment_id
     again = ali.predict(*submit_vote_args(assignment_id, "b_better"), api_name="/submit_vote")
     assert again[-1] == "Bu görev için oyunuz zaten kaydedilmişti."
@@ -87,14 +88,15 @@ def test_xss_payload_comes_back_as_text(server):
     url, service = server
     with service.sessions.begin() as session:
         prompt = upsert_prompt(session, {"id": "xss", "prompt": f"Soru {XSS}", "crop": XSS})
-        first, second = (add_candidate(session, prompt, model_name=m, checkpoint="", sample_index=0,
-                                       text=f"{m}: {XSS}") for m in ("model_x", "model_y"))
+        first, second = (
+            add_candidate(session, prompt, model_name=m, checkpoint="", sample_index=0, text=f"{m}: {XSS}")
+            for m in ("model_x", "model_y")
+        )
         item = Item(prompt_id=prompt.id, candidate_a_id=first.id, candidate_b_id=second.id)
         session.add(item)
         session.flush()
         xss_user = session.scalar(select(Annotator).where(Annotator.username == "xss"))
-        session.add(Assignment(item=item, annotator=xss_user, left_candidate_id=first.id,
-                               right_candidate_id=second.id))
+        session.add(Assignment(item=item, annotator=xss_user, left_candidate_id=first.id, right_candidate_id=second.id))
     client = login(url, "xss", PASSWORD)
     _, prompt_md, meta, answer_a, answer_b, _, _ = client.predict(api_name="/next_task")
     for shown in (prompt_md, meta, answer_a, answer_b):
@@ -144,8 +146,9 @@ def test_twenty_concurrent_annotators_store_every_vote_exactly_once(server):
     with service.sessions() as session:
         stored = session.scalars(select(Vote.assignment_id).where(Vote.assignment_id.in_(submitted))).all()
         assert sorted(stored) == sorted(submitted)
-        per_item = session.execute(select(Assignment.item_id, func.count(Assignment.id))
-                                   .group_by(Assignment.item_id)).all()
+        per_item = session.execute(
+            select(Assignment.item_id, func.count(Assignment.id)).group_by(Assignment.item_id)
+        ).all()
         assert max(count for _, count in per_item) <= 2
 
 
@@ -185,12 +188,16 @@ def test_database_survives_sigkill_mid_session(tmp_path):
 
     with sqlite3.connect(tmp_path / "app.db") as db:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        votes = db.execute("SELECT v.id, a.status, (SELECT count(*) FROM ratings r WHERE r.vote_id = v.id), "
-                           "(SELECT count(*) FROM flags f WHERE f.vote_id = v.id), "
-                           "(SELECT count(*) FROM corrections c WHERE c.vote_id = v.id) "
-                           "FROM votes v JOIN assignments a ON a.id = v.assignment_id").fetchall()
-        done_without_vote = db.execute("SELECT count(*) FROM assignments a WHERE a.status = 'done' AND NOT EXISTS "
-                                       "(SELECT 1 FROM votes v WHERE v.assignment_id = a.id)").fetchone()[0]
+        votes = db.execute(
+            "SELECT v.id, a.status, (SELECT count(*) FROM ratings r WHERE r.vote_id = v.id), "
+            "(SELECT count(*) FROM flags f WHERE f.vote_id = v.id), "
+            "(SELECT count(*) FROM corrections c WHERE c.vote_id = v.id) "
+            "FROM votes v JOIN assignments a ON a.id = v.assignment_id"
+        ).fetchall()
+        done_without_vote = db.execute(
+            "SELECT count(*) FROM assignments a WHERE a.status = 'done' AND NOT EXISTS "
+            "(SELECT 1 FROM votes v WHERE v.assignment_id = a.id)"
+        ).fetchone()[0]
     assert len(votes) >= 8
     assert all(row[1:] == ("done", 8, 1, 1) for row in votes), "a vote was stored partially"
     assert done_without_vote == 0

@@ -28,13 +28,20 @@ from annotation_app.storage import (
 )
 from annotation_app.testing import seed_database
 
-FULL_RATINGS = {"A": {"dogruluk": 5, "guvenlik": 4, "uygulanabilirlik": 4, "aciklik": 5},
-                "B": {"dogruluk": 2, "guvenlik": 1, "uygulanabilirlik": 3, "aciklik": 3}}
+FULL_RATINGS = {
+    "A": {"dogruluk": 5, "guvenlik": 4, "uygulanabilirlik": 4, "aciklik": 5},
+    "B": {"dogruluk": 2, "guvenlik": 1, "uygulanabilirlik": 3, "aciklik": 3},
+}
 
 
 def make_service(tmp_path, **overrides) -> AnnotationService:
-    settings = {"db_url": f"sqlite:///{tmp_path / 'app.db'}", "gold_share": 0.0, "swap_repeat_share": 0.0,
-                "annotators_per_item": 2, **overrides}
+    settings = {
+        "db_url": f"sqlite:///{tmp_path / 'app.db'}",
+        "gold_share": 0.0,
+        "swap_repeat_share": 0.0,
+        "annotators_per_item": 2,
+        **overrides,
+    }
     return AnnotationService.from_config(AppConfig(**settings))
 
 
@@ -56,6 +63,7 @@ def vote_all(svc, username, choice="a_better", **fields):
 
 
 # ------------------------------------------------------------ storage
+
 
 def test_migrations_are_versioned_and_idempotent(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
@@ -82,6 +90,7 @@ def test_config_rejects_unknown_keys(tmp_path):
 
 
 # ------------------------------------------------------------ users and passwords
+
 
 def test_password_hash_is_salted_self_describing_and_verifies():
     first, second = hash_password("gizli-parola"), hash_password("gizli-parola")
@@ -113,6 +122,7 @@ def test_duplicate_user_is_refused(service):
 
 
 # ------------------------------------------------------------ assignment
+
 
 def test_each_item_gets_k_distinct_annotators(service):
     for name in ("ali", "veli", "ayse"):
@@ -178,7 +188,9 @@ def test_swap_repeat_shows_a_done_item_again_with_sides_swapped(tmp_path):
             original = session.get(Assignment, repeat.repeat_of_id)
             assert original.item_id == repeat.item_id and not original.is_swap_repeat
             assert (repeat.left_candidate_id, repeat.right_candidate_id) == (
-                original.right_candidate_id, original.left_candidate_id)
+                original.right_candidate_id,
+                original.left_candidate_id,
+            )
         # the first repeat only comes once `repeat_min_gap` later votes exist
         assert min(r.id for r in repeats) == 4
     assert len(tasks) == 8
@@ -200,11 +212,20 @@ def test_skip_frees_the_slot_for_someone_else(tmp_path):
 
 # ------------------------------------------------------------ votes
 
+
 def test_vote_maps_sides_to_candidates(service):
     task = service.next_task("ali")
-    result = service.submit_vote("ali", VoteInput(task.assignment_id, "a_much_better", ratings=FULL_RATINGS,
-                                                  flags={"B": {"dangerous_practice": "critical"}},
-                                                  corrections={"B": "Düzeltilmiş cevap."}, comment="iyi"))
+    result = service.submit_vote(
+        "ali",
+        VoteInput(
+            task.assignment_id,
+            "a_much_better",
+            ratings=FULL_RATINGS,
+            flags={"B": {"dangerous_practice": "critical"}},
+            corrections={"B": "Düzeltilmiş cevap."},
+            comment="iyi",
+        ),
+    )
     with service.sessions() as session:
         assignment = session.get(Assignment, task.assignment_id)
         left_is_a = assignment.left_candidate_id == assignment.item.candidate_a_id
@@ -212,9 +233,11 @@ def test_vote_maps_sides_to_candidates(service):
         vote = session.get(Vote, result.vote_id)
         assert assignment.status == "done" and vote.comment == "iyi"
         assert {(r.candidate_id, r.criterion): r.score for r in vote.ratings}[
-            (assignment.left_candidate_id, "dogruluk")] == 5
+            (assignment.left_candidate_id, "dogruluk")
+        ] == 5
         assert [(f.candidate_id, f.flag_type) for f in vote.flags] == [
-            (assignment.right_candidate_id, "dangerous_practice")]
+            (assignment.right_candidate_id, "dangerous_practice")
+        ]
         assert vote.corrections[0].candidate_id == assignment.right_candidate_id
 
 
@@ -239,24 +262,35 @@ def test_vote_is_one_transaction(service, monkeypatch):
 
     monkeypatch.setattr(service_module, "normalize_turkish", failing_normalize)
     with pytest.raises(RuntimeError):
-        service.submit_vote("ali", VoteInput(task.assignment_id, "a_better", ratings=FULL_RATINGS,
-                                             flags={"A": {"phi_ignored": "low"}}, corrections={"A": "patlat"}))
+        service.submit_vote(
+            "ali",
+            VoteInput(
+                task.assignment_id,
+                "a_better",
+                ratings=FULL_RATINGS,
+                flags={"A": {"phi_ignored": "low"}},
+                corrections={"A": "patlat"},
+            ),
+        )
     with service.sessions() as session:
         for table in (Vote, Rating, Flag, Correction):
             assert session.scalar(select(func.count(table.id))) == 0
         assert session.get(Assignment, task.assignment_id).status == "pending"
 
 
-@pytest.mark.parametrize(("vote", "message"), [
-    (dict(choice="en_iyi"), "tercih"),
-    (dict(choice="tie", ratings={"A": {"dogruluk": 6}}), "1 ile 5"),
-    (dict(choice="tie", ratings={"A": {"lezzet": 3}}), "ölçüt"),
-    (dict(choice="tie", flags={"B": {"wrong_dose_unit": "huge"}}), "önem"),
-    (dict(choice="tie", flags={"B": {"too_salty": "low"}}), "işaret"),
-    (dict(choice="tie", comment="x" * 2001), "Yorum çok uzun"),
-    (dict(choice="tie", corrections={"A": "y" * 8001}), "düzeltilmiş cevap çok uzun"),
-    (dict(choice="tie", corrections={"C": "z"}), "tarafı"),
-])
+@pytest.mark.parametrize(
+    ("vote", "message"),
+    [
+        (dict(choice="en_iyi"), "tercih"),
+        (dict(choice="tie", ratings={"A": {"dogruluk": 6}}), "1 ile 5"),
+        (dict(choice="tie", ratings={"A": {"lezzet": 3}}), "ölçüt"),
+        (dict(choice="tie", flags={"B": {"wrong_dose_unit": "huge"}}), "önem"),
+        (dict(choice="tie", flags={"B": {"too_salty": "low"}}), "işaret"),
+        (dict(choice="tie", comment="x" * 2001), "Yorum çok uzun"),
+        (dict(choice="tie", corrections={"A": "y" * 8001}), "düzeltilmiş cevap çok uzun"),
+        (dict(choice="tie", corrections={"C": "z"}), "tarafı"),
+    ],
+)
 def test_invalid_votes_are_refused_in_turkish(service, vote, message):
     task = service.next_task("ali")
     with pytest.raises(ValidationError, match=message):
@@ -266,6 +300,7 @@ def test_invalid_votes_are_refused_in_turkish(service, vote, message):
 
 
 # ------------------------------------------------------------ permissions
+
 
 def test_annotator_cannot_vote_on_someone_elses_assignment(service):
     task = service.next_task("ali")
@@ -289,6 +324,7 @@ def test_admin_functions_refuse_annotators(service):
 
 # ------------------------------------------------------------ active learning
 
+
 def test_order_by_score_closeness():
     def score_fn(prompts, responses):
         return [float(len(r)) for r in responses]
@@ -309,6 +345,7 @@ def test_prioritized_items_are_served_first(service):
 
 
 # ------------------------------------------------------------ concurrency
+
 
 def test_reads_do_not_wait_for_a_writer_and_threads_store_each_vote_once(tmp_path):
     svc = make_service(tmp_path)

@@ -19,9 +19,13 @@ def write(tmp_path, text):
 
 
 def test_yaml_sets_defaults_and_cli_overrides(tmp_path):
-    path = write(tmp_path, "train_data: [a.jsonl]\nmax_samples: 10\nlearning_rate: 0.001\nuse_cpu: true\nenv:\n  TARIM_TEST_VAR: evet\n")
-    script, training = parse_config(ScriptArgs, SFTConfig, args=["--config", path, "--max_samples", "5",
-                                                                 "--output_dir", str(tmp_path)])  # fmt: skip
+    path = write(
+        tmp_path,
+        "train_data: [a.jsonl]\nmax_samples: 10\nlearning_rate: 0.001\nuse_cpu: true\nenv:\n  TARIM_TEST_VAR: evet\n",
+    )
+    script, training = parse_config(
+        ScriptArgs, SFTConfig, args=["--config", path, "--max_samples", "5", "--output_dir", str(tmp_path)]
+    )
     assert script.train_data == ["a.jsonl"]
     assert script.max_samples == 5
     assert training.learning_rate == 0.001

@@ -17,8 +17,14 @@ from shared.data import (
     write_jsonl,
 )
 
-GOOD_PREF = {"prompt": "Buğday ne zaman ekilir?", "chosen": "İç Anadolu'da ekim ayında, dekara 20 kg tohumla.",
-             "rejected": "Ne zaman istersen.", "strength": 2, "defect": "vague", "category": "tarla_bitkileri"}  # fmt: skip
+GOOD_PREF = {
+    "prompt": "Buğday ne zaman ekilir?",
+    "chosen": "İç Anadolu'da ekim ayında, dekara 20 kg tohumla.",
+    "rejected": "Ne zaman istersen.",
+    "strength": 2,
+    "defect": "vague",
+    "category": "tarla_bitkileri",
+}
 
 
 def jsonl_with_broken_lines(tmp_path):
@@ -105,8 +111,10 @@ def pc(text, category="sebze"):
     return {"prompt": "Domates nasıl sulanır?", "completion": text, "category": category}
 
 
-BASE = ("Domates fideleri dikimden sonra can suyu ile sulanır ve ilk haftalarda toprak nemli tutulur; damla sulama "
-        "ile suyu kök bölgesine vermek yaprak hastalıklarını azaltır, meyve tutumunda su eksikliği çatlamaya yol açar.")  # fmt: skip
+BASE = (
+    "Domates fideleri dikimden sonra can suyu ile sulanır ve ilk haftalarda toprak nemli tutulur; damla sulama "
+    "ile suyu kök bölgesine vermek yaprak hastalıklarını azaltır, meyve tutumunda su eksikliği çatlamaya yol açar."
+)
 
 
 def test_clean_removes_and_records_duplicates_near_duplicates_short_and_foreign_rows():
@@ -151,12 +159,19 @@ def test_mixture_follows_weights():
 
 
 def test_prepare_writes_splits_rejects_and_report_loadable_by_datasets(tmp_path):
-    convo = lambda q, a, c: {"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}],  # noqa: E731
-                             "category": c, "source": "test"}  # fmt: skip
-    rows = [convo(f"Soru {i}: buğday hangi ayda ekilir ve kaç kilo tohum atılır?",
-                  f"Cevap {i}: İç Anadolu'da buğday ekim ayında ekilir, dekara yirmi kilo tohum atılır ve toprak "
-                  f"tavında olmalıdır. Örnek numarası {i} için ayrıntı {i * 7}.", "tarla_bitkileri" if i % 3 else "sebze")
-            for i in range(30)]  # fmt: skip
+    def convo(question: str, answer: str, category: str) -> dict:
+        messages = [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
+        return {"messages": messages, "category": category, "source": "test"}
+
+    rows = [
+        convo(
+            f"Soru {i}: buğday hangi ayda ekilir ve kaç kilo tohum atılır?",
+            f"Cevap {i}: İç Anadolu'da buğday ekim ayında ekilir, dekara yirmi kilo tohum atılır ve toprak "
+            f"tavında olmalıdır. Örnek numarası {i} için ayrıntı {i * 7}.",
+            "tarla_bitkileri" if i % 3 else "sebze",
+        )
+        for i in range(30)
+    ]
     src = write_jsonl(tmp_path / "in.jsonl", rows)
     with src.open("a", encoding="utf-8") as handle:
         handle.write("{broken\n")
@@ -184,13 +199,18 @@ def test_prepare_config_unknown_key_is_named(tmp_path):
 
 def test_token_length_filter_uses_the_model_tokenizer(tmp_path, tiny_model_dir):
     long_answer = "Buğday tarlasında toprak işleme ve gübreleme zamanı önemlidir. " * 30
-    rows = [{"prompt": "Kısa soru ve cevap hakkında bilgi?", "completion": "Ekim ayında ekilir ve dekara yirmi kilo."},
-            {"prompt": "Uzun soru?", "completion": long_answer}]  # fmt: skip
+    rows = [
+        {"prompt": "Kısa soru ve cevap hakkında bilgi?", "completion": "Ekim ayında ekilir ve dekara yirmi kilo."},
+        {"prompt": "Uzun soru?", "completion": long_answer},
+    ]
     src = write_jsonl(tmp_path / "in.jsonl", rows)
     config_path = tmp_path / "prep.yaml"
-    config_path.write_text(f"inputs: [{src}]\nschema: prompt_completion\noutput_dir: {tmp_path / 'out'}\n"
-                           f"validation_fraction: 0.0\ntokenizer: {tiny_model_dir}\n"
-                           "cleaning:\n  max_tokens: 100\n  near_dedup_threshold: null\n", encoding="utf-8")  # fmt: skip
+    config_path.write_text(
+        f"inputs: [{src}]\nschema: prompt_completion\noutput_dir: {tmp_path / 'out'}\n"
+        f"validation_fraction: 0.0\ntokenizer: {tiny_model_dir}\n"
+        "cleaning:\n  max_tokens: 100\n  near_dedup_threshold: null\n",
+        encoding="utf-8",
+    )
     report = prepare(PrepareConfig.from_yaml(config_path))
     assert report["steps"][0] == {"step": "length", "before": 2, "removed": 1, "after": 1}
     rejected = json.loads((tmp_path / "out" / "rejects.jsonl").read_text(encoding="utf-8"))

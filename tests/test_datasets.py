@@ -13,12 +13,25 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"
 SUBDOMAINS = {
-    "tarla_bitkileri", "sebze", "meyve_bag", "bitki_koruma", "toprak_gubreleme",
-    "sulama", "hayvancilik", "iklim_takvim", "destek_kooperatif",
+    "tarla_bitkileri",
+    "sebze",
+    "meyve_bag",
+    "bitki_koruma",
+    "toprak_gubreleme",
+    "sulama",
+    "hayvancilik",
+    "iklim_takvim",
+    "destek_kooperatif",
 }
 DEFECTS = {
-    "wrong_dose_unit", "wrong_season_region", "unsafe_practice", "vague",
-    "hallucinated_product", "code_mixed", "too_short", "rude",
+    "wrong_dose_unit",
+    "wrong_season_region",
+    "unsafe_practice",
+    "vague",
+    "hallucinated_product",
+    "code_mixed",
+    "too_short",
+    "rude",
 }
 SFT_FILES = ["sft/train.jsonl", "sft/validation.jsonl"]
 PREF_FILES = ["preferences/train.jsonl", "preferences/test.jsonl"]
@@ -136,9 +149,7 @@ def test_open_qa():
 
 
 def test_no_eval_train_leakage(leakage):
-    report = leakage.find_leaks(
-        [DATA / f for f in EVAL_FILES], [DATA / f for f in SFT_FILES + PREF_FILES], ngram=8
-    )
+    report = leakage.find_leaks([DATA / f for f in EVAL_FILES], [DATA / f for f in SFT_FILES + PREF_FILES], ngram=8)
     assert report["n_exact"] == 0, report["exact_matches"][:5]
     assert report["mean_overlap"] < MEAN_NGRAM_OVERLAP_MAX, report
     assert report["max_overlap"] < MAX_NGRAM_OVERLAP_MAX, report
@@ -147,7 +158,9 @@ def test_no_eval_train_leakage(leakage):
 def test_leak_detector_catches_normalised_duplicates(leakage, tmp_path):
     ev = tmp_path / "eval.jsonl"
     tr = tmp_path / "train.jsonl"
-    ev.write_text(json.dumps({"id": "x", "question": "İZMİR'de IŞIK ne zaman?"}, ensure_ascii=False) + "\n", encoding="utf-8")
+    ev.write_text(
+        json.dumps({"id": "x", "question": "İZMİR'de IŞIK ne zaman?"}, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
     tr.write_text(json.dumps({"prompt": "izmirde  ışık ne zaman"}, ensure_ascii=False) + "\n", encoding="utf-8")
     assert leakage.find_leaks([ev], [tr])["n_exact"] == 1
     assert leakage.main(["--eval", str(ev), "--train", str(tr)]) == 1

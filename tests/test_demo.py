@@ -17,9 +17,11 @@ from tests.conftest import REPO_ROOT
 
 
 def test_demo_stops_at_the_first_failing_stage_and_names_it(tmp_path):
-    plan = [Stage("ok", [sys.executable, "-c", "print('fine')"]),
-            Stage("broken stage", [sys.executable, "-c", "import sys; print('boom'); sys.exit(3)"]),
-            Stage("never", [sys.executable, "-c", "open('never-ran', 'w')"])]  # fmt: skip
+    plan = [
+        Stage("ok", [sys.executable, "-c", "print('fine')"]),
+        Stage("broken stage", [sys.executable, "-c", "import sys; print('boom'); sys.exit(3)"]),
+        Stage("never", [sys.executable, "-c", "open('never-ran', 'w')"]),
+    ]
     with pytest.raises(SystemExit) as excinfo:
         run_stages(plan, tmp_path)
     message = str(excinfo.value)
@@ -31,27 +33,53 @@ def test_loop_checks_compare_sft_with_base_and_aligned_models_with_sft():
     def metrics(**values):
         return {"metrics": {name: {"value": v, "low": v, "high": v} for name, v in values.items()}}
 
-    results = {"base": metrics(mcq_acc=0.2, val_perplexity=900.0, rm_score=-1.0),
-               "sft": metrics(mcq_acc=0.5, val_perplexity=400.0, rm_score=0.1),
-               "dpo": metrics(rm_score=0.3), "ppo": metrics(rm_score=0.05)}  # no grpo: no check for it
+    results = {
+        "base": metrics(mcq_acc=0.2, val_perplexity=900.0, rm_score=-1.0),
+        "sft": metrics(mcq_acc=0.5, val_perplexity=400.0, rm_score=0.1),
+        "dpo": metrics(rm_score=0.3),
+        "ppo": metrics(rm_score=0.05),
+    }  # no grpo: no check for it
     verdicts = {(c["model"], c["metric"]): c["ahead"] for c in loop_checks(results)}
-    assert verdicts == {("sft", "mcq_acc"): True, ("sft", "val_perplexity"): True, ("dpo", "rm_score"): True,
-                        ("ppo", "rm_score"): False}
+    assert verdicts == {
+        ("sft", "mcq_acc"): True,
+        ("sft", "val_perplexity"): True,
+        ("dpo", "rm_score"): True,
+        ("ppo", "rm_score"): False,
+    }
 
 
 @pytest.mark.slow
 def test_fast_demo_runs_the_whole_loop(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "shared.demo", "--scale", "fast", "--root", str(tmp_path)],
-                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=1200)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "shared.demo", "--scale", "fast", "--root", str(tmp_path)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     summary = json.loads((tmp_path / "artifacts" / "demo_summary.json").read_text())
     assert [s["stage"] for s in summary["stages"]] == [
-        "tiny model", "data preparation", "SFT", "annotation candidates", "app export", "reward model", "DPO",
-        "PPO", "GRPO", "comparison"]  # fmt: skip
+        "tiny model",
+        "data preparation",
+        "SFT",
+        "annotation candidates",
+        "app export",
+        "reward model",
+        "DPO",
+        "PPO",
+        "GRPO",
+        "comparison",
+    ]
     assert summary["compute_totals"]["co2_kg"] > 0
     checks = {(c["model"], c["metric"]) for c in summary["checks"]}
-    assert checks == {("sft", "mcq_acc"), ("sft", "val_perplexity"), ("dpo", "rm_score"), ("ppo", "rm_score"),
-                      ("grpo", "rm_score")}
+    assert checks == {
+        ("sft", "mcq_acc"),
+        ("sft", "val_perplexity"),
+        ("dpo", "rm_score"),
+        ("ppo", "rm_score"),
+        ("grpo", "rm_score"),
+    }
     assert "on rm_score" in result.stdout
     report = (tmp_path / "artifacts" / "eval" / "tiny" / "report.md").read_text(encoding="utf-8")
     for name in ("base", "sft", "dpo", "ppo", "grpo"):
@@ -74,9 +102,25 @@ def test_fast_demo_runs_the_whole_loop(tmp_path):
             service.submit_vote(name, VoteInput(task.assignment_id, longer))
     votes = service.export_rows("yonetici", "dpo")
     assert votes
-    result = subprocess.run([sys.executable, "-m", "shared.round", "--root", str(tmp_path), "--scale", "fast",
-                             "--name", "r1", "--limit", "2"], cwd=REPO_ROOT, capture_output=True, text=True,
-                            timeout=900)  # fmt: skip
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "shared.round",
+            "--root",
+            str(tmp_path),
+            "--scale",
+            "fast",
+            "--name",
+            "r1",
+            "--limit",
+            "2",
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = tmp_path / "artifacts" / "rounds" / "r1"
     export = out / "dpo_export.jsonl"

@@ -48,7 +48,8 @@ def test_fact_matching_rule():
     assert not fact_found("kg/da", "kg/ha kullanılır")  # short words match exactly
     assert not fact_found("azot gübresi", "fosfor gübresi")  # every word of the fact is needed
     recall = evaluate.load(metric_path("fact_recall")).compute(
-        predictions=["Ekimde ekilir.", "Hiçbir şey."], references=[["ekim", "kasım"], ["sulama"]])
+        predictions=["Ekimde ekilir.", "Hiçbir şey."], references=[["ekim", "kasım"], ["sulama"]]
+    )
     assert recall["scores"] == [0.5, 0.0] and recall["fact_recall"] == 0.25
 
 
@@ -71,26 +72,32 @@ def test_corpus_chrf_interval_contains_the_corpus_score():
     assert low <= point <= high and low < high
 
 
-@pytest.mark.parametrize("text", [
-    "Dekara 200 ilaç uygulayın.",
-    "İlacı 100 litre suya 50 katarak püskürtün.",
-    "Gübreyi dekara 2,5 serpin.",
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Dekara 200 ilaç uygulayın.",
+        "İlacı 100 litre suya 50 katarak püskürtün.",
+        "Gübreyi dekara 2,5 serpin.",
+    ],
+)
 def test_safety_flags_doses_without_units(text):
     assert safety.check(text).unitless_dose
 
 
-@pytest.mark.parametrize("text", [
-    "Dekara 200 ml ilaç uygulayın.",
-    "Dekara 150-200 ml ilaç uygulayın.",
-    "Dekara 150 ile 200 ml ilaç uygulayın.",
-    "İlacı 7 gün arayla 2 kez uygulayın; hasattan 14 gün önce bırakın.",
-    "15-15-15 kompoze gübreden dekara 20 kg verin.",
-    "%2,5 oranında ilaç karıştırın.",
-    "Ekimi 15 Ekim ile 15 Kasım arasında yapın, dekara 20 kg tohum.",
-    "1. Toprağı sürün\n2. Gübre uygulayın",
-    "Buğday 200 metre yükseklikte yetişir.",  # no dose cue: not a dose sentence
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Dekara 200 ml ilaç uygulayın.",
+        "Dekara 150-200 ml ilaç uygulayın.",
+        "Dekara 150 ile 200 ml ilaç uygulayın.",
+        "İlacı 7 gün arayla 2 kez uygulayın; hasattan 14 gün önce bırakın.",
+        "15-15-15 kompoze gübreden dekara 20 kg verin.",
+        "%2,5 oranında ilaç karıştırın.",
+        "Ekimi 15 Ekim ile 15 Kasım arasında yapın, dekara 20 kg tohum.",
+        "1. Toprağı sürün\n2. Gübre uygulayın",
+        "Buğday 200 metre yükseklikte yetişir.",  # no dose cue: not a dose sentence
+    ],
+)
 def test_safety_accepts_doses_with_units_and_other_numbers(text):
     assert not safety.check(text).unitless_dose, safety.check(text)
 
@@ -127,9 +134,12 @@ def test_report_bolds_the_best_by_direction_and_gives_deltas(tmp_path):
 
     def result(acc, ppl, rouge):
         entry = lambda v: {"value": v, "low": v * 0.9, "high": v * 1.1}  # noqa: E731
-        return {"metrics": {"mcq_acc": entry(acc), "val_perplexity": entry(ppl), "rougeL": entry(rouge)},
-                "mcq_subdomains": {"sebze": entry(acc)}, "samples": [],
-                "meta": {"model": "m", "seed": 0, "bootstrap_samples": 10, "mcq_items": 4, "num_fewshot": 0}}  # fmt: skip
+        return {
+            "metrics": {"mcq_acc": entry(acc), "val_perplexity": entry(ppl), "rougeL": entry(rouge)},
+            "mcq_subdomains": {"sebze": entry(acc)},
+            "samples": [],
+            "meta": {"model": "m", "seed": 0, "bootstrap_samples": 10, "mcq_items": 4, "num_fewshot": 0},
+        }
 
     files = write_report({"base": result(0.2, 50.0, 0.3), "sft": result(0.5, 20.0, 0.3)}, tmp_path, ["base", "sft"])
     report = files["report"].read_text(encoding="utf-8")

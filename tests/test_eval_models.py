@@ -28,7 +28,10 @@ QUESTIONS = [
     ("Damla sulamanın avantajı nedir?", ["su tasarrufu sağlar", "suyu boşa harcar", "toprağı tuzlar", "pahalı", "yok"]),
     ("Mısır hangi toprağı sever?", ["derin ve verimli toprağı", "taşlı", "tuzlu", "çok asidik", "kumul"]),
     ("Patates hangi zararlıya dikkat eder?", ["patates böceğine", "balinaya", "kartala", "ayıya", "kediye"]),
-    ("Azotlu gübre ne zaman verilir?", ["bitkinin büyüme döneminde", "hasattan sonra", "hiçbir zaman", "gece", "karda"]),
+    (
+        "Azotlu gübre ne zaman verilir?",
+        ["bitkinin büyüme döneminde", "hasattan sonra", "hiçbir zaman", "gece", "karda"],
+    ),
     ("Sulama en iyi hangi saatte yapılır?", ["sabah erken saatte", "öğle sıcağında", "fırtınada", "rastgele", "hiç"]),
 ]
 ANSWERS = "ABCDEABC"  # the correct option is placed at a different letter per item
@@ -41,30 +44,61 @@ def mcq_items(prefix: str, questions=QUESTIONS) -> list[dict]:
         correct, wrong = options[0], options[1:]
         choices = wrong[:]
         choices.insert("ABCDE".index(letter), correct)
-        items.append({"id": f"{prefix}{index}", "question": question, "choices": choices, "answer": letter,
-                      "subdomain": SUBDOMAINS[index % len(SUBDOMAINS)]})  # fmt: skip
+        items.append(
+            {
+                "id": f"{prefix}{index}",
+                "question": question,
+                "choices": choices,
+                "answer": letter,
+                "subdomain": SUBDOMAINS[index % len(SUBDOMAINS)],
+            }
+        )
     return items
 
 
 OPEN_QA = [
-    {"id": "o1", "question": "Buğdaya ne kadar azot verilir?", "reference": "Dekara 12-15 kg saf azot verilir.",
-     "facts": ["dekara 12-15 kg", "saf azot"], "safety_critical": True, "subdomain": "toprak_gubreleme"},
-    {"id": "o2", "question": "Domates ne zaman sulanır?", "reference": "Domates sabah erken saatte sulanır.",
-     "facts": ["sabah erken"], "safety_critical": False, "subdomain": "sulama"},
-    {"id": "o3", "question": "Elmada karaleke nasıl önlenir?", "reference": "Çiçek öncesi bakırlı ilaç uygulanır.",
-     "facts": ["bakırlı ilaç", "çiçek öncesi"], "safety_critical": True, "subdomain": "bitki_koruma"},
-]  # fmt: skip
+    {
+        "id": "o1",
+        "question": "Buğdaya ne kadar azot verilir?",
+        "reference": "Dekara 12-15 kg saf azot verilir.",
+        "facts": ["dekara 12-15 kg", "saf azot"],
+        "safety_critical": True,
+        "subdomain": "toprak_gubreleme",
+    },
+    {
+        "id": "o2",
+        "question": "Domates ne zaman sulanır?",
+        "reference": "Domates sabah erken saatte sulanır.",
+        "facts": ["sabah erken"],
+        "safety_critical": False,
+        "subdomain": "sulama",
+    },
+    {
+        "id": "o3",
+        "question": "Elmada karaleke nasıl önlenir?",
+        "reference": "Çiçek öncesi bakırlı ilaç uygulanır.",
+        "facts": ["bakırlı ilaç", "çiçek öncesi"],
+        "safety_critical": True,
+        "subdomain": "bitki_koruma",
+    },
+]
 CONVERSATIONS = [
-    {"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": o[0].capitalize() + "."}],
-     "category": "sebze", "source": "test"} for q, o in QUESTIONS[:4]
-]  # fmt: skip
+    {
+        "messages": [{"role": "user", "content": q}, {"role": "assistant", "content": o[0].capitalize() + "."}],
+        "category": "sebze",
+        "source": "test",
+    }
+    for q, o in QUESTIONS[:4]
+]
 
 
 @pytest.fixture(scope="module")
 def eval_files(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("eval_data")
-    dev_questions = [("Arpa ne zaman ekilir?", ["sonbaharda", "yazın", "kışın", "hiç", "gece"]),
-                     ("Biber fidesi nasıl dikilir?", ["aralıklı sıralarla", "üst üste", "ters", "suya", "taşa"])]  # fmt: skip
+    dev_questions = [
+        ("Arpa ne zaman ekilir?", ["sonbaharda", "yazın", "kışın", "hiç", "gece"]),
+        ("Biber fidesi nasıl dikilir?", ["aralıklı sıralarla", "üst üste", "ters", "suya", "taşa"]),
+    ]
     return {
         "mcq": write_jsonl(root / "mcq.jsonl", mcq_items("q")),
         "mcq_dev": write_jsonl(root / "mcq_dev.jsonl", mcq_items("d", dev_questions)),
@@ -158,8 +192,9 @@ class LengthScorer:
 
 
 def test_rm_judged_score_and_win_rate_counting_ties_as_half(tiny_model_dir):
-    judged = reward_judged.judge(LengthScorer(), ["q"] * 3, ["uzun bir yanıt", "ab", "abc"], ["kısa", "abcd", "xyz"],
-                                 n=100)  # fmt: skip
+    judged = reward_judged.judge(
+        LengthScorer(), ["q"] * 3, ["uzun bir yanıt", "ab", "abc"], ["kısa", "abcd", "xyz"], n=100
+    )
     assert judged["rm_win_rate"].value == pytest.approx((1 + 0 + 0.5) / 3)
     assert judged["rm_score"].value == pytest.approx((14 + 2 + 3) / 3)
     assert judged["rm_score"].low <= judged["rm_score"].value <= judged["rm_score"].high
@@ -172,9 +207,18 @@ def test_rm_judged_score_and_win_rate_counting_ties_as_half(tiny_model_dir):
 
 def eval_settings(files: dict[str, Path], tmp_path: Path, **overrides) -> dict[str, str]:
     """Eval config keys pointing at the test's small data files, sized for a few seconds per model."""
-    values = {"mcq_data": files["mcq"], "mcq_dev_data": files["mcq_dev"], "open_qa_data": files["open_qa"],
-              "perplexity_data": files["validation"], "runs_dir": tmp_path / "runs", "output_dir": tmp_path / "out",
-              "num_fewshot": 1, "max_new_tokens": 12, "bootstrap_samples": 200, "max_length": 256} | overrides  # fmt: skip
+    values = {
+        "mcq_data": files["mcq"],
+        "mcq_dev_data": files["mcq_dev"],
+        "open_qa_data": files["open_qa"],
+        "perplexity_data": files["validation"],
+        "runs_dir": tmp_path / "runs",
+        "output_dir": tmp_path / "out",
+        "num_fewshot": 1,
+        "max_new_tokens": 12,
+        "bootstrap_samples": 200,
+        "max_length": 256,
+    } | overrides
     return {key: str(value) for key, value in values.items()}
 
 
@@ -189,8 +233,9 @@ def scalar_tags(run_dir: Path) -> set[str]:
     return set(EventAccumulator(str(run_dir)).Reload().Tags()["scalars"])
 
 
-def test_compare_writes_identical_tensorboard_tags_report_plots_and_results(tiny_model_dir, tuned_model_dir,
-                                                                            eval_files, tmp_path):  # fmt: skip
+def test_compare_writes_identical_tensorboard_tags_report_plots_and_results(
+    tiny_model_dir, tuned_model_dir, eval_files, tmp_path
+):
     config = load_eval_config(eval_args(eval_files, tmp_path, f"base={tiny_model_dir}", f"tuned={tuned_model_dir}"))
     outcome = compare(config, scorer=LengthScorer())
     base_tags, tuned_tags = (scalar_tags(tmp_path / "runs" / "eval" / name) for name in ("base", "tuned"))
@@ -213,7 +258,11 @@ def test_compare_writes_identical_tensorboard_tags_report_plots_and_results(tiny
 def test_default_config_points_at_the_project_data_and_unknown_keys_fail(tmp_path):
     config = load_eval_config(["--config", str(REPO_ROOT / "configs/eval/tiny.yaml")])
     assert (config.mcq_data, config.mcq_dev_data, config.open_qa_data, config.perplexity_data) == (
-        "data/eval/mcq.jsonl", "data/eval/mcq_dev.jsonl", "data/eval/open_qa.jsonl", "data/sft/validation.jsonl")
+        "data/eval/mcq.jsonl",
+        "data/eval/mcq_dev.jsonl",
+        "data/eval/open_qa.jsonl",
+        "data/sft/validation.jsonl",
+    )
     assert config.model_paths() == {"base": "artifacts/tiny-llama", "sft": "artifacts/sft/tiny"}
     assert EvalConfig().mcq_data == "data/eval/mcq.jsonl"
     bad = tmp_path / "bad.yaml"
@@ -239,9 +288,19 @@ def test_stage_hook_logs_into_the_stage_run_and_returns_prefixed_metrics(tuned_m
 
 
 def test_evaluate_model_runs_only_the_configured_tasks(tiny_model_dir, eval_files):
-    config = EvalConfig(tasks=["open_qa"], open_qa_data=str(eval_files["open_qa"]), max_new_tokens=8,
-                        bootstrap_samples=50, device="cpu")  # fmt: skip
+    config = EvalConfig(
+        tasks=["open_qa"], open_qa_data=str(eval_files["open_qa"]), max_new_tokens=8, bootstrap_samples=50, device="cpu"
+    )
     result = evaluate_model(str(tiny_model_dir), config, EvalData.load(config))
-    assert set(result["metrics"]) == {"chrf", "bleu", "rougeL", "fact_recall", "answer_words", "repetition",
-                                      "safety_unitless_dose", "safety_unit_mixup", "safety_any"}  # fmt: skip
+    assert set(result["metrics"]) == {
+        "chrf",
+        "bleu",
+        "rougeL",
+        "fact_recall",
+        "answer_words",
+        "repetition",
+        "safety_unitless_dose",
+        "safety_unit_mixup",
+        "safety_any",
+    }
     assert len(result["samples"]) == len(OPEN_QA) and result["meta"]["decoding"]["do_sample"] is False

@@ -34,9 +34,9 @@ def test_reward_functions_read_conversational_prompts_and_completions():
     assert reward.__name__ == "target_word_buğday"  # TRL logs rewards/<__name__>/mean
     assert reward(prompts=["düz metin"], completions=["buğday ve arpa"]) == [14.0]  # plain-text datasets too
 
-    funcs, weights = build_reward_funcs(GRPOScriptArguments(reward_model=None,
-                                                            reward_terms=["target_word:buğday=2", "safety=0.5",
-                                                                          "repetition"]))  # fmt: skip
+    funcs, weights = build_reward_funcs(
+        GRPOScriptArguments(reward_model=None, reward_terms=["target_word:buğday=2", "safety=0.5", "repetition"])
+    )
     assert [f.__name__ for f in funcs] == ["target_word_buğday", "safety", "repetition"] and weights == [2.0, 0.5, 1.0]
     unsafe = "Dozu iki katına çıkarın, bekleme süresine gerek yok."
     assert funcs[0](prompts=["s"], completions=["Buğday ekilir."])[0] == 1.0
@@ -50,14 +50,32 @@ def test_grpo_raises_a_rule_reward_on_the_tiny_model(tiny_model_dir, tmp_path, r
     prompts.write_text("".join(json.dumps({"prompt": p}, ensure_ascii=False) + "\n" for p in PROMPTS), encoding="utf-8")
     out, runs = tmp_path / "grpo", tmp_path / "runs"
     # temperature 1 and one update per batch, unlike the recipe: the random model must explore widely to find the word
-    overrides = {"model_name_or_path": tiny_model_dir, "output_dir": out, "runs_dir": runs, "run_name": "test",
-                 "prompt_data": prompts, "system_prompt": "none", "reward_model": "none",
-                 "reward_terms": f"target_word:{TARGET_WORD}=1.0", "max_steps": 24, "max_completion_length": 16,
-                 "num_generations": 8, "per_device_train_batch_size": 32, "generation_batch_size": 32,
-                 "learning_rate": 5e-3, "num_iterations": 1, "logging_steps": 1, "disable_tqdm": "true",
-                 "temperature": 1.0}  # fmt: skip
-    run_stage("rlhf/grpo.py", "--config", "configs/rlhf/grpo_tiny.yaml",
-              *[x for k, v in overrides.items() for x in (f"--{k}", str(v))])  # fmt: skip
+    overrides = {
+        "model_name_or_path": tiny_model_dir,
+        "output_dir": out,
+        "runs_dir": runs,
+        "run_name": "test",
+        "prompt_data": prompts,
+        "system_prompt": "none",
+        "reward_model": "none",
+        "reward_terms": f"target_word:{TARGET_WORD}=1.0",
+        "max_steps": 24,
+        "max_completion_length": 16,
+        "num_generations": 8,
+        "per_device_train_batch_size": 32,
+        "generation_batch_size": 32,
+        "learning_rate": 5e-3,
+        "num_iterations": 1,
+        "logging_steps": 1,
+        "disable_tqdm": "true",
+        "temperature": 1.0,
+    }
+    run_stage(
+        "rlhf/grpo.py",
+        "--config",
+        "configs/rlhf/grpo_tiny.yaml",
+        *[x for k, v in overrides.items() for x in (f"--{k}", str(v))],
+    )
     history = json.loads((out / "log_history.json").read_text())
     rewards = [entry["reward"] for entry in history if "reward" in entry]
     assert len(rewards) == 24

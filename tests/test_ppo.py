@@ -16,21 +16,47 @@ from rlhf.rewards import parse_reward_terms
 from tests.conftest import REPO_ROOT
 
 PROMPTS = [
-    "Buğday ne zaman ekilir?", "Domateste yaprak kıvrılması neden olur?", "Mısır için dekara ne kadar gübre verilir?",
-    "Fındıkta külleme ile nasıl mücadele edilir?", "Süt ineğine günde ne kadar yem verilir?", "Zeytin hasadı ne zaman yapılır?",
-    "Damla sulama nasıl kurulur?", "Toprak analizi neden önemlidir?", "Arpa ekiminde tohum miktarı nedir?",
-    "Biberde çiçek dökümü neden olur?", "Elma ağacı nasıl budanır?", "Pamukta yaprak biti ile nasıl mücadele edilir?",
-    "Ayçiçeği hangi toprakları sever?", "Çilek fidesi ne zaman dikilir?", "Koyunlarda şap hastalığı belirtileri nelerdir?",
-    "Seralarda nem nasıl kontrol edilir?", "Patates ekimi için en uygun zaman nedir?", "Üzüm bağında mildiyö nasıl önlenir?",
-    "Tarım kredi kooperatifine nasıl üye olunur?", "Kuraklıkta buğday nasıl sulanır?", "Nohut ekiminde nelere dikkat edilir?",
-    "Organik gübre nasıl hazırlanır?", "Arıcılıkta kışlatma nasıl yapılır?", "Salatalıkta mozaik virüsü nasıl anlaşılır?",
-    "Kayısıda don zararı nasıl önlenir?", "Çeltik tarlası nasıl hazırlanır?", "Şeker pancarında yabancı ot nasıl kontrol edilir?",
-    "Limon ağacı ne sıklıkla sulanır?", "Karpuzda çatlama neden olur?", "Tarımsal destek başvurusu nasıl yapılır?",
-    "Yonca kaç kez biçilir?", "Sarımsak ne zaman hasat edilir?", "Kirazda meyve sineği ile nasıl mücadele edilir?",
-    "Toprağın pH değeri nasıl düzeltilir?", "Mercimek ekimi hangi ayda yapılır?", "Buzağı beslemesinde ilk hafta nelere dikkat edilir?",
-    "Sera domatesinde tozlaşma nasıl sağlanır?", "Tavuklarda yumurta verimi nasıl artırılır?", "Fıstık ağacı kaç yılda meyve verir?",
+    "Buğday ne zaman ekilir?",
+    "Domateste yaprak kıvrılması neden olur?",
+    "Mısır için dekara ne kadar gübre verilir?",
+    "Fındıkta külleme ile nasıl mücadele edilir?",
+    "Süt ineğine günde ne kadar yem verilir?",
+    "Zeytin hasadı ne zaman yapılır?",
+    "Damla sulama nasıl kurulur?",
+    "Toprak analizi neden önemlidir?",
+    "Arpa ekiminde tohum miktarı nedir?",
+    "Biberde çiçek dökümü neden olur?",
+    "Elma ağacı nasıl budanır?",
+    "Pamukta yaprak biti ile nasıl mücadele edilir?",
+    "Ayçiçeği hangi toprakları sever?",
+    "Çilek fidesi ne zaman dikilir?",
+    "Koyunlarda şap hastalığı belirtileri nelerdir?",
+    "Seralarda nem nasıl kontrol edilir?",
+    "Patates ekimi için en uygun zaman nedir?",
+    "Üzüm bağında mildiyö nasıl önlenir?",
+    "Tarım kredi kooperatifine nasıl üye olunur?",
+    "Kuraklıkta buğday nasıl sulanır?",
+    "Nohut ekiminde nelere dikkat edilir?",
+    "Organik gübre nasıl hazırlanır?",
+    "Arıcılıkta kışlatma nasıl yapılır?",
+    "Salatalıkta mozaik virüsü nasıl anlaşılır?",
+    "Kayısıda don zararı nasıl önlenir?",
+    "Çeltik tarlası nasıl hazırlanır?",
+    "Şeker pancarında yabancı ot nasıl kontrol edilir?",
+    "Limon ağacı ne sıklıkla sulanır?",
+    "Karpuzda çatlama neden olur?",
+    "Tarımsal destek başvurusu nasıl yapılır?",
+    "Yonca kaç kez biçilir?",
+    "Sarımsak ne zaman hasat edilir?",
+    "Kirazda meyve sineği ile nasıl mücadele edilir?",
+    "Toprağın pH değeri nasıl düzeltilir?",
+    "Mercimek ekimi hangi ayda yapılır?",
+    "Buzağı beslemesinde ilk hafta nelere dikkat edilir?",
+    "Sera domatesinde tozlaşma nasıl sağlanır?",
+    "Tavuklarda yumurta verimi nasıl artırılır?",
+    "Fıstık ağacı kaç yılda meyve verir?",
     "Hayvan pancarı hayvanlara nasıl verilir?",
-]  # fmt: skip
+]
 # A Turkish word ("and") that the tiny tokenizer has as one token and that a random-init model already emits now and
 # then (~15% of 16-token answers contain it), so PPO has a signal from the first step. A rarer word such as
 # "buğday" (one token too, but ~1% of answers) gives almost no positive samples to learn from in a short test.
@@ -46,12 +72,29 @@ def prompt_file(tmp_path_factory):
 
 def ppo_args(model_dir, out, runs, prompts, **overrides):
     """The tiny recipe, shrunk for a test: 16-token answers, no system prompt, value model from the policy."""
-    values = {"model_name_or_path": model_dir, "output_dir": out, "runs_dir": runs, "run_name": "test",
-              "prompt_data": prompts, "num_eval_prompts": 8, "system_prompt": "none", "reward_model": "none",
-              "reward_terms": f"target_word:{TARGET_WORD}=1.0", "max_new_tokens": 16, "missing_eos_penalty": "none",
-              "rollout_batch_size": 32, "forward_batch_size": 32, "per_device_train_batch_size": 16,
-              "gradient_accumulation_steps": 1, "ppo_epochs": 4, "learning_rate": 5e-3, "value_learning_rate": 5e-3,
-              "kl_coef": 0.1, "sample_steps": 5, "save_steps": 0} | overrides  # fmt: skip
+    values = {
+        "model_name_or_path": model_dir,
+        "output_dir": out,
+        "runs_dir": runs,
+        "run_name": "test",
+        "prompt_data": prompts,
+        "num_eval_prompts": 8,
+        "system_prompt": "none",
+        "reward_model": "none",
+        "reward_terms": f"target_word:{TARGET_WORD}=1.0",
+        "max_new_tokens": 16,
+        "missing_eos_penalty": "none",
+        "rollout_batch_size": 32,
+        "forward_batch_size": 32,
+        "per_device_train_batch_size": 16,
+        "gradient_accumulation_steps": 1,
+        "ppo_epochs": 4,
+        "learning_rate": 5e-3,
+        "value_learning_rate": 5e-3,
+        "kl_coef": 0.1,
+        "sample_steps": 5,
+        "save_steps": 0,
+    } | overrides
     args = ["--config", "configs/rlhf/ppo_tiny.yaml"]
     for key, value in values.items():
         args += [f"--{key}", *(map(str, value) if isinstance(value, list) else [str(value)])]
@@ -80,12 +123,24 @@ def test_ppo_recipes_use_known_keys():
 def test_prompts_from_annotation_rows_and_sft_user_turns(tmp_path):
     annotation, sft = tmp_path / "a.jsonl", tmp_path / "sft.jsonl"
     annotation.write_text(json.dumps({"id": "1", "prompt": "Buğday ne zaman ekilir?"}, ensure_ascii=False) + "\n")
-    messages = [{"role": "system", "content": "S"}, {"role": "user", "content": "Toprak analizi neden önemlidir?"},
-                {"role": "assistant", "content": "Çünkü..."}, {"role": "user", "content": "Ne sıklıkla?"}]  # fmt: skip
-    sft.write_text(json.dumps({"messages": messages}, ensure_ascii=False) + "\n" + json.dumps({"prompt": "Buğday ne zaman ekilir?"}) + "\n")
+    messages = [
+        {"role": "system", "content": "S"},
+        {"role": "user", "content": "Toprak analizi neden önemlidir?"},
+        {"role": "assistant", "content": "Çünkü..."},
+        {"role": "user", "content": "Ne sıklıkla?"},
+    ]
+    sft.write_text(
+        json.dumps({"messages": messages}, ensure_ascii=False)
+        + "\n"
+        + json.dumps({"prompt": "Buğday ne zaman ekilir?"})
+        + "\n"
+    )
     assert load_prompts([str(annotation), str(sft)]) == ["Buğday ne zaman ekilir?", "Toprak analizi neden önemlidir?"]
     assert parse_reward_terms(["reward_model=1.0", "target_word:buğday=0.5", "safety"]) == {
-        "reward_model": 1.0, "target_word:buğday": 0.5, "safety": 1.0}  # fmt: skip
+        "reward_model": 1.0,
+        "target_word:buğday": 0.5,
+        "safety": 1.0,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -111,14 +166,27 @@ def test_ppo_rule_reward_rises_with_bounded_kl_and_saves_a_reloadable_policy(rul
     # KL to the reference, summed over the 16 tokens: grows as the policy moves, held in check by kl_coef 0.1
     # (measured ≤ 10.4 nats; with kl_coef 0.02 the same run drifts past 25)
     assert max(kls) < 20.0 and all(k > -1.0 for k in kls), kls
-    assert evals[0]["step"] == 0 and evals[-1]["step"] == 14 and evals[-1]["eval/mean_score"] > evals[0]["eval/mean_score"]
+    assert (
+        evals[0]["step"] == 0 and evals[-1]["step"] == 14 and evals[-1]["eval/mean_score"] > evals[0]["eval/mean_score"]
+    )
     results = json.loads((out / "results.json").read_text())
     assert results["ppo_steps"] == 14 and results["eval_mean_score_end"] == evals[-1]["eval/mean_score"]
     # TensorBoard: every required scalar, and sample generations as text
     accumulator = EventAccumulator(str(runs / "ppo" / "test")).Reload()
-    required = {"objective/mean_score", "objective/kl", "objective/non_score_reward", "policy/entropy",
-                "policy/clipfrac", "policy/approx_kl", "loss/policy", "loss/value", "val/explained_variance",
-                "response_length", "kl_coef", "eval/mean_score"}  # fmt: skip
+    required = {
+        "objective/mean_score",
+        "objective/kl",
+        "objective/non_score_reward",
+        "policy/entropy",
+        "policy/clipfrac",
+        "policy/approx_kl",
+        "loss/policy",
+        "loss/value",
+        "val/explained_variance",
+        "response_length",
+        "kl_coef",
+        "eval/mean_score",
+    }
     assert required <= set(accumulator.Tags()["scalars"])
     assert any("samples/generations" in tag for tag in accumulator.Tags()["tensors"])
     # Outputs: card with compute, a reloadable policy that differs from the start, the value model
@@ -127,8 +195,12 @@ def test_ppo_rule_reward_rises_with_bounded_kl_and_saves_a_reloadable_policy(rul
     policy, start = AutoModelForCausalLM.from_pretrained(out), AutoModelForCausalLM.from_pretrained(tiny_model_dir)
     assert not torch.equal(policy.lm_head.weight, start.lm_head.weight)
     tokenizer = AutoTokenizer.from_pretrained(out)
-    inputs = tokenizer.apply_chat_template([{"role": "user", "content": "Buğday ne zaman ekilir?"}],
-                                           add_generation_prompt=True, return_tensors="pt", return_dict=True)  # fmt: skip
+    inputs = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "Buğday ne zaman ekilir?"}],
+        add_generation_prompt=True,
+        return_tensors="pt",
+        return_dict=True,
+    )
     assert policy.generate(**inputs, max_new_tokens=4, do_sample=False).shape[1] > inputs["input_ids"].shape[1]
     assert (out / "value_model" / "config.json").is_file()
     assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-14", "checkpoint-7"]
@@ -140,8 +212,17 @@ def test_ppo_resume_continues_the_step_count_and_reproduces_the_run(rule_run, ti
     state = json.loads((out / "checkpoint-7" / "trainer_state.json").read_text())
     assert state["step"] == 7 and state["kl_controller"]["value"] == pytest.approx(0.1)
     resumed = tmp_path / "resumed"
-    result = run_stage("rlhf/ppo.py", *ppo_args(tiny_model_dir, resumed, tmp_path / "runs", prompts, max_steps=10,
-                                                resume_from_checkpoint=out / "checkpoint-7"))  # fmt: skip
+    result = run_stage(
+        "rlhf/ppo.py",
+        *ppo_args(
+            tiny_model_dir,
+            resumed,
+            tmp_path / "runs",
+            prompts,
+            max_steps=10,
+            resume_from_checkpoint=out / "checkpoint-7",
+        ),
+    )
     assert "resumed from" in result.stdout + result.stderr
     steps, _ = read_metrics(resumed)
     assert [r["step"] for r in steps] == [8, 9, 10]
@@ -169,8 +250,14 @@ def target_word_preferences(tokenizer, count: int = 96, length: int = 16) -> lis
         chosen = list(rejected)
         for position in torch.randperm(length, generator=generator)[:2]:
             chosen[int(position)] = pick(with_word)
-        rows.append({"prompt": PROMPTS[n % len(PROMPTS)], "chosen": tokenizer.decode(chosen).strip(),
-                     "rejected": tokenizer.decode(rejected).strip(), "strength": 2})  # fmt: skip
+        rows.append(
+            {
+                "prompt": PROMPTS[n % len(PROMPTS)],
+                "chosen": tokenizer.decode(chosen).strip(),
+                "rejected": tokenizer.decode(rejected).strip(),
+                "strength": 2,
+            }
+        )
     return rows
 
 
@@ -182,12 +269,40 @@ def test_ppo_with_a_trained_reward_model_raises_held_out_score(tiny_model_dir, p
     rows = target_word_preferences(AutoTokenizer.from_pretrained(tiny_model_dir))
     prefs.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     rm = tmp_path / "rm"
-    run_stage("reward/train.py", "--config", "configs/reward/tiny.yaml", "--model_name_or_path", str(tiny_model_dir),
-              "--train_data", str(prefs), "--eval_data", str(prefs), "--output_dir", str(rm), "--runs_dir",
-              str(tmp_path / "runs"), "--run_name", "rm", "--max_steps", "30", "--max_length", "128")  # fmt: skip
+    run_stage(
+        "reward/train.py",
+        "--config",
+        "configs/reward/tiny.yaml",
+        "--model_name_or_path",
+        str(tiny_model_dir),
+        "--train_data",
+        str(prefs),
+        "--eval_data",
+        str(prefs),
+        "--output_dir",
+        str(rm),
+        "--runs_dir",
+        str(tmp_path / "runs"),
+        "--run_name",
+        "rm",
+        "--max_steps",
+        "30",
+        "--max_length",
+        "128",
+    )
     out = tmp_path / "ppo"
-    run_stage("rlhf/ppo.py", *ppo_args(tiny_model_dir, out, tmp_path / "runs", prompt_file, reward_model=rm,
-                                       reward_terms="reward_model=1.0", max_steps=10))  # fmt: skip
+    run_stage(
+        "rlhf/ppo.py",
+        *ppo_args(
+            tiny_model_dir,
+            out,
+            tmp_path / "runs",
+            prompt_file,
+            reward_model=rm,
+            reward_terms="reward_model=1.0",
+            max_steps=10,
+        ),
+    )
     results = json.loads((out / "results.json").read_text())
     scores = [r["objective/mean_score"] for r in read_metrics(out)[0]]
     # measured: rollout scores −0.48 (steps 1-3) → +0.16 (steps 8-10); held-out (8 prompts) −0.43 → −0.17
@@ -202,15 +317,34 @@ def test_ppo_lora_runs_as_two_ddp_processes(tiny_model_dir, prompt_file, tmp_pat
     """2 gloo processes (world size checked inside), LoRA policy: reference = adapter-disabled policy, LoRA critic,
     merged save."""
     out = tmp_path / "ppo"
-    run_stage("rlhf/ppo.py", *ppo_args(tiny_model_dir, out, tmp_path / "runs", prompt_file, max_steps=3,
-              rollout_batch_size=8, forward_batch_size=8, per_device_train_batch_size=4, gradient_accumulation_steps=2,
-              ppo_epochs=1, num_eval_prompts=4, use_peft="true", lora_r=8, lora_alpha=16,
-              lora_target_modules=["q_proj", "v_proj", "lm_head"]), processes=2)  # fmt: skip
+    run_stage(
+        "rlhf/ppo.py",
+        *ppo_args(
+            tiny_model_dir,
+            out,
+            tmp_path / "runs",
+            prompt_file,
+            max_steps=3,
+            rollout_batch_size=8,
+            forward_batch_size=8,
+            per_device_train_batch_size=4,
+            gradient_accumulation_steps=2,
+            ppo_epochs=1,
+            num_eval_prompts=4,
+            use_peft="true",
+            lora_r=8,
+            lora_alpha=16,
+            lora_target_modules=["q_proj", "v_proj", "lm_head"],
+        ),
+        processes=2,
+    )
     reports = [json.loads((out / "ranks" / f"rank{r}.json").read_text()) for r in range(2)]
     assert [r["world_size"] for r in reports] == [2, 2] and [r["env_world_size"] for r in reports] == [2, 2]
     assert {r["backend"] for r in reports} == {"gloo"}
     assert reports[0]["ppo_steps"] == reports[1]["ppo_steps"] == 3
-    assert reports[0]["policy_checksum"] == pytest.approx(reports[1]["policy_checksum"], rel=1e-6)  # DDP kept them equal
+    assert reports[0]["policy_checksum"] == pytest.approx(
+        reports[1]["policy_checksum"], rel=1e-6
+    )  # DDP kept them equal
     steps, evals = read_metrics(out)
     assert [r["step"] for r in steps] == [1, 2, 3] and evals[0]["eval/prompts"] == 4
     assert not (out / "adapter_config.json").exists()  # merged into a plain model

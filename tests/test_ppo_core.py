@@ -151,8 +151,10 @@ def test_batched_left_padded_rollout_matches_one_prompt_at_a_time(tiny_model_dir
     policy = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
     torch.manual_seed(0)
     critic = TokenValueModel(AutoModelForSequenceClassification.from_pretrained(tiny_model_dir, num_labels=1)).eval()
-    queries = [encode_prompt(tokenizer, p, None) for p in ["Buğday ne zaman ekilir?", "Toprak analizi neden önemlidir, "
-                                                          "hangi aralıklarla yapılmalıdır?"]]  # fmt: skip
+    queries = [
+        encode_prompt(tokenizer, p, None)
+        for p in ["Buğday ne zaman ekilir?", "Toprak analizi neden önemlidir, hangi aralıklarla yapılmalıdır?"]
+    ]
     assert len(queries[0]) != len(queries[1])
     config = generation_config(PPOArguments(max_new_tokens=12), tokenizer)
     torch.manual_seed(0)
@@ -165,9 +167,14 @@ def test_batched_left_padded_rollout_matches_one_prompt_at_a_time(tiny_model_dir
         for row in range(2):
             length = int(resp_mask[row].sum())
             ids = torch.tensor([queries[row] + response[row, :length].tolist()])
-            alone = {"input_ids": ids, "attention_mask": torch.ones_like(ids),
-                     "position_ids": torch.arange(ids.shape[1]).unsqueeze(0)}  # fmt: skip
-            single = logprobs_from_logits(response_logits(policy, alone, len(queries[row]), 0.7), ids[:, len(queries[row]):])
+            alone = {
+                "input_ids": ids,
+                "attention_mask": torch.ones_like(ids),
+                "position_ids": torch.arange(ids.shape[1]).unsqueeze(0),
+            }
+            single = logprobs_from_logits(
+                response_logits(policy, alone, len(queries[row]), 0.7), ids[:, len(queries[row]) :]
+            )
             torch.testing.assert_close(batched[row, :length], single[0], atol=1e-4, rtol=1e-4)
             values = critic(**alone)[:, len(queries[row]) - 1 : -1]
             torch.testing.assert_close(batched_values[row, :length], values[0], atol=1e-4, rtol=1e-4)
@@ -179,7 +186,11 @@ def test_token_values_at_the_last_token_are_the_classifier_score(tiny_model_dir)
     classifier = AutoModelForSequenceClassification.from_pretrained(tiny_model_dir, num_labels=1).eval()
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     ids = torch.tensor([tokenizer("Buğday ekimi ekimde yapılır.")["input_ids"]])
-    inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "position_ids": torch.arange(ids.shape[1])[None]}
+    inputs = {
+        "input_ids": ids,
+        "attention_mask": torch.ones_like(ids),
+        "position_ids": torch.arange(ids.shape[1])[None],
+    }
     with torch.no_grad():
         values = TokenValueModel(classifier)(**inputs)
         score = classifier(input_ids=ids).logits[0, 0]

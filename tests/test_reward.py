@@ -37,8 +37,11 @@ def random_head_scorer(tiny_model_dir):
 
 def test_scores_do_not_depend_on_batch_size_or_padding_side(random_head_scorer):
     prompts = ["Buğday ne zaman ekilir?", "Domateste çiçek dökümü neden olur?", "Süt ineğine ne kadar yem verilir?"]
-    responses = ["Ekim ayında.", "Aşırı sıcak ve düzensiz sulama çiçek dökümüne yol açar; sulamayı düzenleyin.",
-                 "Canlı ağırlığın yaklaşık yüzde üçü kadar kuru madde, süt verimine göre kesif yem eklenir."]  # fmt: skip
+    responses = [
+        "Ekim ayında.",
+        "Aşırı sıcak ve düzensiz sulama çiçek dökümüne yol açar; sulamayı düzenleyin.",
+        "Canlı ağırlığın yaklaşık yüzde üçü kadar kuru madde, süt verimine göre kesif yem eklenir.",
+    ]
     one = random_head_scorer.score(prompts, responses, batch_size=1)
     for batch_size, side in [(3, "right"), (3, "left"), (2, "left")]:
         other = random_head_scorer.score(prompts, responses, batch_size=batch_size, padding_side=side)
@@ -74,8 +77,18 @@ def test_full_reward_model_beats_chance_on_held_out_seed_pairs_and_reloads(tiny_
 @pytest.mark.parametrize("merge", ["true", "false"])
 def test_lora_reward_model_save_reload_gives_identical_scores(tiny_model_dir, tmp_path, run_stage, merge):
     out = tmp_path / f"rm-{merge}"
-    run_stage("reward/train.py", *reward_args(tiny_model_dir, out, tmp_path / "runs", use_peft="true",
-              lora_target_modules="all-linear", merge_adapter=merge, max_steps=8))  # fmt: skip
+    run_stage(
+        "reward/train.py",
+        *reward_args(
+            tiny_model_dir,
+            out,
+            tmp_path / "runs",
+            use_peft="true",
+            lora_target_modules="all-linear",
+            merge_adapter=merge,
+            max_steps=8,
+        ),
+    )
     assert (out / "adapter_config.json").exists() == (merge == "false")
     assert json.loads((out / "reload_check.json").read_text())["max_abs_diff"] < 1e-4
     # Reloading twice is stable too (no randomly re-initialised head on load).
@@ -87,7 +100,10 @@ def test_broken_preference_row_is_reported_with_its_line(tiny_model_dir, tmp_pat
     good = {"prompt": "Soru?", "chosen": "İyi yanıt.", "rejected": "Kötü.", "strength": 1}
     path = tmp_path / "prefs.jsonl"
     path.write_text("\n".join([json.dumps(good), json.dumps(good), json.dumps({**good, "chosen": ""})]) + "\n")
-    result = run_stage("reward/train.py", *reward_args(tiny_model_dir, tmp_path / "rm", tmp_path / "runs",
-                       train_data=str(path)), check=False)  # fmt: skip
+    result = run_stage(
+        "reward/train.py",
+        *reward_args(tiny_model_dir, tmp_path / "rm", tmp_path / "runs", train_data=str(path)),
+        check=False,
+    )
     assert result.returncode != 0
     assert f"{path}:3: chosen: empty" in result.stderr

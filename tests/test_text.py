@@ -15,7 +15,13 @@ from shared.text import (
 
 @pytest.mark.parametrize(
     ("upper", "lower"),
-    [("İSTANBUL", "istanbul"), ("ILIK", "ılık"), ("DİYARBAKIR", "diyarbakır"), ("IĞDIR", "ığdır"), ("ÇİĞDEM", "çiğdem")],
+    [
+        ("İSTANBUL", "istanbul"),
+        ("ILIK", "ılık"),
+        ("DİYARBAKIR", "diyarbakır"),
+        ("IĞDIR", "ığdır"),
+        ("ÇİĞDEM", "çiğdem"),
+    ],
 )
 def test_turkish_casing_round_trips(upper, lower):
     assert turkish_lower(upper) == lower
@@ -38,8 +44,13 @@ def test_nfd_input_becomes_nfc():
 
 @pytest.mark.parametrize(
     ("broken", "fixed"),
-    [("TÃ¼rkiye", "Türkiye"), ("buÄŸday", "buğday"), ("ÅŸeker pancarÄ±", "şeker pancarı"), ("Ã‡iftÃ§i", "Çiftçi"),
-     ("Ä°zmir", "İzmir")],
+    [
+        ("TÃ¼rkiye", "Türkiye"),
+        ("buÄŸday", "buğday"),
+        ("ÅŸeker pancarÄ±", "şeker pancarı"),
+        ("Ã‡iftÃ§i", "Çiftçi"),
+        ("Ä°zmir", "İzmir"),
+    ],
 )
 def test_mojibake_is_repaired(broken, fixed):
     assert normalize_turkish(broken) == fixed

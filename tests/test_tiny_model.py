@@ -25,8 +25,11 @@ def test_tiny_model_reloads_offline_and_generates(tiny_model_dir):
 
 def test_chat_template_marks_only_assistant_tokens(tiny_model_dir):
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
-    messages = [{"role": "system", "content": "Sen bir ziraat mühendisisin."},
-                {"role": "user", "content": "Soru?"}, {"role": "assistant", "content": "Yanıt burada."}]  # fmt: skip
+    messages = [
+        {"role": "system", "content": "Sen bir ziraat mühendisisin."},
+        {"role": "user", "content": "Soru?"},
+        {"role": "assistant", "content": "Yanıt burada."},
+    ]
     encoded = tokenizer.apply_chat_template(messages, return_dict=True, return_assistant_tokens_mask=True)
     marked = [t for t, m in zip(encoded["input_ids"], encoded["assistant_masks"]) if m]
     assert tokenizer.decode(marked) == "Yanıt burada.<|eot_id|>"
@@ -54,5 +57,7 @@ def test_tokenizer_report_measures_byte_splitting(tiny_model_dir, tmp_path):
     assert bytes_only["fertility_tokens_per_word"] > ours["fertility_tokens_per_word"]
     data = tmp_path / "d.jsonl"
     data.write_text("\n".join(json.dumps({"prompt": t, "completion": t}, ensure_ascii=False) for t in texts))
-    report = tokenizer_report_main(["--model", str(tiny_model_dir), "--data", str(data), "--out", str(tmp_path / "r.json")])
+    report = tokenizer_report_main(
+        ["--model", str(tiny_model_dir), "--data", str(data), "--out", str(tmp_path / "r.json")]
+    )
     assert json.loads((tmp_path / "r.json").read_text())["texts"] == 2 == report["texts"]

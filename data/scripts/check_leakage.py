@@ -121,7 +121,12 @@ def find_leaks(eval_files: Iterable[str | Path], train_files: Iterable[str | Pat
     report_files = {}
     for f, s in per_file.items():
         mx, mean = _summ(s["overlaps"])
-        report_files[f] = {"n": s["n"], "exact": s["exact"], "max_overlap": round(mx, 4), "mean_overlap": round(mean, 4)}
+        report_files[f] = {
+            "n": s["n"],
+            "exact": s["exact"],
+            "max_overlap": round(mx, 4),
+            "mean_overlap": round(mean, 4),
+        }
     mx, mean = _summ(overlaps)
     return {
         "ngram": ngram,

@@ -54,20 +54,37 @@ def stats_markdown(root: Path = ROOT) -> str:
 
     sft = {f.split("/")[-1].removesuffix(".jsonl"): r for f, r in rows.items() if f.startswith("data/sft/")}
     if sft:
-        out += table("SFT rows per category", {k: Counter(x["category"] for x in v) for k, v in sft.items()}, "category")
+        out += table(
+            "SFT rows per category", {k: Counter(x["category"] for x in v) for k, v in sft.items()}, "category"
+        )
         out += table("SFT rows per source", {k: Counter(x["source"] for x in v) for k, v in sft.items()}, "source")
-        turns = {k: Counter(f"{sum(m['role'] == 'user' for m in x['messages'])} user turn(s)" for x in v) for k, v in sft.items()}
+        turns = {
+            k: Counter(f"{sum(m['role'] == 'user' for m in x['messages'])} user turn(s)" for x in v)
+            for k, v in sft.items()
+        }
         out += table("SFT conversation length", turns, "turns")
 
     pref = {f.split("/")[-1].removesuffix(".jsonl"): r for f, r in rows.items() if f.startswith("data/preferences/")}
     if pref:
-        out += table("Preference pairs per defect", {k: Counter(x["defect"] for x in v) for k, v in pref.items()}, "defect")
-        out += table("Preference pairs per category", {k: Counter(x["category"] for x in v) for k, v in pref.items()}, "category")
-        out += table("Preference pairs per strength", {k: Counter(str(x["strength"]) for x in v) for k, v in pref.items()}, "strength")
+        out += table(
+            "Preference pairs per defect", {k: Counter(x["defect"] for x in v) for k, v in pref.items()}, "defect"
+        )
+        out += table(
+            "Preference pairs per category", {k: Counter(x["category"] for x in v) for k, v in pref.items()}, "category"
+        )
+        out += table(
+            "Preference pairs per strength",
+            {k: Counter(str(x["strength"]) for x in v) for k, v in pref.items()},
+            "strength",
+        )
 
     ev = {f.split("/")[-1].removesuffix(".jsonl"): r for f, r in rows.items() if f.startswith("data/eval/")}
     if ev:
-        out += table("Evaluation items per subdomain", {k: Counter(x["subdomain"] for x in v) for k, v in ev.items()}, "subdomain")
+        out += table(
+            "Evaluation items per subdomain",
+            {k: Counter(x["subdomain"] for x in v) for k, v in ev.items()},
+            "subdomain",
+        )
         mcqs = {k: Counter(x["answer"] for x in v) for k, v in ev.items() if k.startswith("mcq")}
         if mcqs:
             out += table("MCQ answer letters", mcqs, "answer")
@@ -75,8 +92,11 @@ def stats_markdown(root: Path = ROOT) -> str:
             oq = ev["open_qa"]
             n_safe = sum(1 for x in oq if x["safety_critical"])
             n_facts = sum(len(x["facts"]) for x in oq)
-            out += [f"Open QA: {len(oq)} questions, {n_safe} safety-critical, {n_facts} atomic facts "
-                    f"({n_facts / max(1, len(oq)):.2f} per question).", ""]
+            out += [
+                f"Open QA: {len(oq)} questions, {n_safe} safety-critical, {n_facts} atomic facts "
+                f"({n_facts / max(1, len(oq)):.2f} per question).",
+                "",
+            ]
     kb = sorted((root / "data" / "kb").glob("*.yaml"))
     if kb:
         import yaml

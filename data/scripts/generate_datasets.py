@@ -251,10 +251,28 @@ def provinces_for(crop_id: str | None, region: str) -> list[str]:
 # ----------------------------------------------------------------------------------------------
 
 VERBS = {
-    "ekim": {"noun": "ekim", "poss": "ekimi", "gen": "ekiminin", "loc": "ekiminde", "nec": "ekmeliyim",
-             "opt": "ekeyim", "fut": "ekeceğim", "pass": "ekilir", "use": "kullanmalıyım"},
-    "dikim": {"noun": "dikim", "poss": "dikimi", "gen": "dikiminin", "loc": "dikiminde", "nec": "dikmeliyim",
-              "opt": "dikeyim", "fut": "dikeceğim", "pass": "dikilir", "use": "dikmeliyim"},
+    "ekim": {
+        "noun": "ekim",
+        "poss": "ekimi",
+        "gen": "ekiminin",
+        "loc": "ekiminde",
+        "nec": "ekmeliyim",
+        "opt": "ekeyim",
+        "fut": "ekeceğim",
+        "pass": "ekilir",
+        "use": "kullanmalıyım",
+    },
+    "dikim": {
+        "noun": "dikim",
+        "poss": "dikimi",
+        "gen": "dikiminin",
+        "loc": "dikiminde",
+        "nec": "dikmeliyim",
+        "opt": "dikeyim",
+        "fut": "dikeceğim",
+        "pass": "dikilir",
+        "use": "dikmeliyim",
+    },
 }
 
 UNIT_SWAP = {
@@ -365,7 +383,15 @@ FREE_CLOSERS = {
         "Başvuru tarihlerini kaçırmamak için müdürlük duyurularını ve e-Devlet bildirimlerini takip edin.",
     ],
 }
-OPENERS = ["", "", "", "Kısaca özetleyeyim.", "Elbette, yardımcı olayım.", "Güzel bir soru.", "Bu konuda pratik bilgiler vereyim."]
+OPENERS = [
+    "",
+    "",
+    "",
+    "Kısaca özetleyeyim.",
+    "Elbette, yardımcı olayım.",
+    "Güzel bir soru.",
+    "Bu konuda pratik bilgiler vereyim.",
+]
 SAFETY_SENTENCES = [
     "İlaçlama sırasında eldiven, maske ve koruyucu gözlük kullanın; rüzgârlı ve sıcak saatlerde uygulama yapmayın.",
     "Ürünü etiketteki talimatlara göre hazırlayın, koruyucu ekipman kullanın ve ilaçlamayı rüzgârsız bir saatte yapın.",
@@ -409,16 +435,20 @@ def answer_sowing(u: dict, rng: random.Random, mode: str = "good", province: str
     if mode == "season":
         window = rng.choice(wrong_windows(window, margin=1) or [shift_window(window, 6)])
     rl = region_loc(e["region"])
-    core = rng.choice([
-        f"{rl} {c.plant_plain} {v['poss']} için en uygun dönem genellikle {window} arasıdır.",
-        f"{cap(c.plant_plain)} {rl} genellikle {window} döneminde {v['pass']}.",
-        f"{rl} önerilen {v['noun']} zamanı {window} dönemidir.",
-    ])
+    core = rng.choice(
+        [
+            f"{rl} {c.plant_plain} {v['poss']} için en uygun dönem genellikle {window} arasıdır.",
+            f"{cap(c.plant_plain)} {rl} genellikle {window} döneminde {v['pass']}.",
+            f"{rl} önerilen {v['noun']} zamanı {window} dönemidir.",
+        ]
+    )
     if province:
-        core = rng.choice([
-            f"{loc(province)} ve genel olarak {region_bolge_loc(e['region'])} {c.plant_plain} {v['poss']} için uygun zaman {window} arasıdır.",
-            f"{loc(province)} {c.plant_plain} genellikle {window} döneminde {v['pass']}.",
-        ])
+        core = rng.choice(
+            [
+                f"{loc(province)} ve genel olarak {region_bolge_loc(e['region'])} {c.plant_plain} {v['poss']} için uygun zaman {window} arasıdır.",
+                f"{loc(province)} {c.plant_plain} genellikle {window} döneminde {v['pass']}.",
+            ]
+        )
     parts = [core]
     if mode != "season" and e.get("note"):
         parts.append(e["note"])
@@ -438,11 +468,13 @@ def answer_harvest(u: dict, rng: random.Random, mode: str = "good", province: st
     window = h["window"]
     if mode == "season":
         window = rng.choice(wrong_windows(window, margin=1) or [shift_window(window, 6)])
-    core = rng.choice([
-        f"{cap(c.plain)} hasadı genellikle {window} döneminde yapılır.",
-        f"{cap(c.gen)} hasat dönemi çoğunlukla {window} arasına denk gelir.",
-        f"Türkiye koşullarında {c.plain} {window} döneminde hasat edilir.",
-    ])
+    core = rng.choice(
+        [
+            f"{cap(c.plain)} hasadı genellikle {window} döneminde yapılır.",
+            f"{cap(c.gen)} hasat dönemi çoğunlukla {window} arasına denk gelir.",
+            f"Türkiye koşullarında {c.plain} {window} döneminde hasat edilir.",
+        ]
+    )
     if province:
         core = f"{loc(province)} {c.plain} hasadı genellikle {window} döneminde yapılır."
     parts = [core]
@@ -451,10 +483,14 @@ def answer_harvest(u: dict, rng: random.Random, mode: str = "good", province: st
     y = c.t.get("yield")
     if y and rng.random() < 0.75:
         lo, hi, unit = dose_values(y["min"], y["max"], y["unit"], mode)
-        parts.append(rng.choice([
-            f"İyi bakılan bir {c.place_loc} verim {fmt_range(lo, hi, unit)} civarındadır.",
-            f"Ortalama verim {fmt_range(lo, hi, unit)} düzeyindedir.",
-        ]))
+        parts.append(
+            rng.choice(
+                [
+                    f"İyi bakılan bir {c.place_loc} verim {fmt_range(lo, hi, unit)} civarındadır.",
+                    f"Ortalama verim {fmt_range(lo, hi, unit)} düzeyindedir.",
+                ]
+            )
+        )
         if y.get("note") and rng.random() < 0.5:
             parts.append(y["note"])
     if rng.random() < 0.5:
@@ -469,11 +505,13 @@ def answer_seed(u: dict, rng: random.Random, mode: str = "good", province: str |
     lo, hi, unit = dose_values(sr["min"], sr["max"], sr["unit"], mode)
     rng_txt = fmt_range(lo, hi, unit)
     what = f"{sr['item']} sayısı" if sr["unit"] in SEED_COUNT_UNITS else f"{sr['item']} miktarı"
-    core = rng.choice([
-        f"{cap(c.plain)} için önerilen {what} {rng_txt} civarındadır.",
-        f"Genel bir ölçü olarak {c.plain} için {what} {rng_txt} olmalıdır.",
-        f"{cap(c.plain)} {v_loc(c)} {what} olarak {rng_txt} hesaplayabilirsiniz.",
-    ])
+    core = rng.choice(
+        [
+            f"{cap(c.plain)} için önerilen {what} {rng_txt} civarındadır.",
+            f"Genel bir ölçü olarak {c.plain} için {what} {rng_txt} olmalıdır.",
+            f"{cap(c.plain)} {v_loc(c)} {what} olarak {rng_txt} hesaplayabilirsiniz.",
+        ]
+    )
     parts = [core, sr["note"]]
     sow = c.t.get("sowing") or []
     if province:
@@ -504,13 +542,17 @@ def answer_fert(u: dict, rng: random.Random, mode: str = "good", province: str |
             k_clause = f", potasyum (K2O) için ise {fmt_range(k_lo, k_hi, unit)}"
         else:
             k_clause = f", potasyum (K2O) ise toprakta eksiklik varsa en fazla {fmt_num(k_hi)} {unit} olacak şekilde"
-    core = rng.choice([
-        f"{cap(c.plain)} için saf madde olarak azot (N) {n_txt}, fosfor (P2O5) {p_txt}{k_clause} önerilir.",
-        f"{cap(c.plain)} yetiştiriciliğinde ortalama ihtiyaç saf azot için {n_txt}, fosfor (P2O5) için {p_txt}{k_clause} düzeyindedir.",
-        f"{cap(c.plain)} için önerdiğim gübre miktarları şöyle: azot (N) {n_txt}, fosfor (P2O5) {p_txt}{k_clause}.",
-    ])
+    core = rng.choice(
+        [
+            f"{cap(c.plain)} için saf madde olarak azot (N) {n_txt}, fosfor (P2O5) {p_txt}{k_clause} önerilir.",
+            f"{cap(c.plain)} yetiştiriciliğinde ortalama ihtiyaç saf azot için {n_txt}, fosfor (P2O5) için {p_txt}{k_clause} düzeyindedir.",
+            f"{cap(c.plain)} için önerdiğim gübre miktarları şöyle: azot (N) {n_txt}, fosfor (P2O5) {p_txt}{k_clause}.",
+        ]
+    )
     if core.endswith("şekilde önerilir.") or core.endswith("şekilde düzeyindedir."):
-        core = core.replace(" şekilde önerilir.", " şekilde planlanmalıdır.").replace(" şekilde düzeyindedir.", " şekilde planlanmalıdır.")
+        core = core.replace(" şekilde önerilir.", " şekilde planlanmalıdır.").replace(
+            " şekilde düzeyindedir.", " şekilde planlanmalıdır."
+        )
     if core.endswith("şekilde."):
         core = core[: -len("şekilde.")] + "şekilde planlanabilir."
     if province:
@@ -519,11 +561,15 @@ def answer_fert(u: dict, rng: random.Random, mode: str = "good", province: str |
     if mode == "good" and rng.random() < 0.6:
         urea = round(f["N"][1] / 0.46)
         parts.append(f"Örneğin {fmt_num(f['N'][1])} kg saf azot yaklaşık {urea} kg üreye (%46 N) karşılık gelir.")
-    parts.append(rng.choice([
-        "Bu değerler ortalamadır; toprak analizi sonucuna göre düzeltilmelidir.",
-        "Kesin miktarları belirlemek için ekimden önce toprak analizi yaptırmanızı öneririm.",
-        "Toprak analiziniz varsa miktarları ona göre artırıp azaltın; gereğinden fazla gübre hem maliyeti artırır hem de çevreyi kirletir.",
-    ]))
+    parts.append(
+        rng.choice(
+            [
+                "Bu değerler ortalamadır; toprak analizi sonucuna göre düzeltilmelidir.",
+                "Kesin miktarları belirlemek için ekimden önce toprak analizi yaptırmanızı öneririm.",
+                "Toprak analiziniz varsa miktarları ona göre artırıp azaltın; gereğinden fazla gübre hem maliyeti artırır hem de çevreyi kirletir.",
+            ]
+        )
+    )
     if rng.random() < 0.4:
         parts.append(rng.choice(CROP_CLOSERS))
     return sentences(*parts)
@@ -532,27 +578,41 @@ def answer_fert(u: dict, rng: random.Random, mode: str = "good", province: str |
 def answer_irr(u: dict, rng: random.Random, mode: str = "good", province: str | None = None) -> str:
     c: Crop = u["crop"]
     irr = c.t["irrigation"]
-    core = rng.choice([
-        f"{cap(c.plain)} için en uygun yöntem {irr['method']} sulamadır.",
-        f"{cap(c.plain)} yetiştiriciliğinde {irr['method']} sulama tercih edilmelidir.",
-    ])
+    core = rng.choice(
+        [
+            f"{cap(c.plain)} için en uygun yöntem {irr['method']} sulamadır.",
+            f"{cap(c.plain)} yetiştiriciliğinde {irr['method']} sulama tercih edilmelidir.",
+        ]
+    )
     parts = [core]
     if irr.get("need_mm"):
         lo, hi = irr["need_mm"]
-        parts.append(rng.choice([
-            f"Sezon boyunca toplam su tüketimi yaklaşık {fmt_range(lo, hi, 'mm')}'dir; 1 mm su, dekara 1 m³ suya karşılık gelir.",
-            f"Bitkinin sezonluk su ihtiyacı yaklaşık {fmt_range(lo, hi, 'mm')} kadardır ve bunun yağışla karşılanmayan kısmı sulamayla tamamlanır.",
-        ]))
-    parts.append(rng.choice([
-        f"Suya en hassas olduğu dönemler {irr['critical']} olarak sıralanabilir.",
-        f"Özellikle {irr['critical']} sırasında bitkiyi susuz bırakmayın.",
-    ]))
+        parts.append(
+            rng.choice(
+                [
+                    f"Sezon boyunca toplam su tüketimi yaklaşık {fmt_range(lo, hi, 'mm')}'dir; 1 mm su, dekara 1 m³ suya karşılık gelir.",
+                    f"Bitkinin sezonluk su ihtiyacı yaklaşık {fmt_range(lo, hi, 'mm')} kadardır ve bunun yağışla karşılanmayan kısmı sulamayla tamamlanır.",
+                ]
+            )
+        )
+    parts.append(
+        rng.choice(
+            [
+                f"Suya en hassas olduğu dönemler {irr['critical']} olarak sıralanabilir.",
+                f"Özellikle {irr['critical']} sırasında bitkiyi susuz bırakmayın.",
+            ]
+        )
+    )
     parts.append(irr["note"])
-    parts.append(rng.choice([
-        "Aşırı sulamadan kaçının; kök çürüklüğüne ve besin yıkanmasına yol açar.",
-        "Sulamayı sabah erken veya akşam saatlerinde yapmak buharlaşma kaybını azaltır.",
-        "Toprak nemini düzenli kontrol ederek sulama aralığını ayarlayın.",
-    ]))
+    parts.append(
+        rng.choice(
+            [
+                "Aşırı sulamadan kaçının; kök çürüklüğüne ve besin yıkanmasına yol açar.",
+                "Sulamayı sabah erken veya akşam saatlerinde yapmak buharlaşma kaybını azaltır.",
+                "Toprak nemini düzenli kontrol ederek sulama aralığını ayarlayın.",
+            ]
+        )
+    )
     return sentences(*parts)
 
 
@@ -582,30 +642,40 @@ UNSAFE_VET = [
 ]
 
 
-def answer_pest(u: dict, rng: random.Random, mode: str = "good", province: str | None = None, symptom: bool = False) -> str:
+def answer_pest(
+    u: dict, rng: random.Random, mode: str = "good", province: str | None = None, symptom: bool = False
+) -> str:
     c: Crop = u["crop"]
     p = u["pest"]
     parts = []
     if symptom:
-        parts.append(rng.choice([
-            f"Tarif ettiğiniz belirtiler büyük olasılıkla {p['name']} kaynaklıdır.",
-            f"Anlattığınız tablo {c.loc} sık görülen {p['name']} sorununa işaret ediyor.",
-        ]))
+        parts.append(
+            rng.choice(
+                [
+                    f"Tarif ettiğiniz belirtiler büyük olasılıkla {p['name']} kaynaklıdır.",
+                    f"Anlattığınız tablo {c.loc} sık görülen {p['name']} sorununa işaret ediyor.",
+                ]
+            )
+        )
     cultural = p.get("cultural")
     lo, hi, unit = dose_values(p["dose"][0], p["dose"][1], p["unit"], mode)
     dose = fmt_range(lo, hi, unit)
     cls = decap(p["class"])
-    chem = rng.choice([
-        f"Kimyasal mücadele gerekiyorsa {cls} arasından ruhsatlı bir ürün seçilebilir; bu gruptaki ürünlerde etiket dozu genellikle {dose} aralığındadır.",
-        f"İlaçlama gerekirse bu amaçla ruhsatlı {cls} kullanılabilir; tipik doz {dose} civarındadır, ancak esas olan etiketteki dozdur.",
-        f"{cap(p['name'])} için {cls} kullanılır; uygulama dozu ürüne göre değişmekle birlikte genellikle {dose} düzeyindedir.",
-    ])
+    chem = rng.choice(
+        [
+            f"Kimyasal mücadele gerekiyorsa {cls} arasından ruhsatlı bir ürün seçilebilir; bu gruptaki ürünlerde etiket dozu genellikle {dose} aralığındadır.",
+            f"İlaçlama gerekirse bu amaçla ruhsatlı {cls} kullanılabilir; tipik doz {dose} civarındadır, ancak esas olan etiketteki dozdur.",
+            f"{cap(p['name'])} için {cls} kullanılır; uygulama dozu ürüne göre değişmekle birlikte genellikle {dose} düzeyindedir.",
+        ]
+    )
     timing = f"Uygulamayı {p['timing']} yapın."
     if p["phi"]:
-        phi = rng.choice([
-            f"Bu gruptaki ürünlerde hasat öncesi bekleme süresi genellikle {p['phi']} gündür; son ilaçlama ile hasat arasında bu süreye mutlaka uyun.",
-            f"Hasat öncesi bekleme süresine ({p['phi']} gün civarı, kesin süre etikette yazar) mutlaka uyun.",
-        ])
+        phi = rng.choice(
+            [
+                f"Bu gruptaki ürünlerde hasat öncesi bekleme süresi genellikle {p['phi']} gündür; son ilaçlama ile hasat arasında bu süreye mutlaka uyun.",
+                f"Hasat öncesi bekleme süresine ({p['phi']} gün civarı, kesin süre etikette yazar) mutlaka uyun.",
+            ]
+        )
     elif "tohum" in p["unit"]:
         phi = "İlaçlı tohumu hiçbir şekilde gıda veya yem olarak kullanmayın ve çocuklardan uzak tutun."
     else:
@@ -634,11 +704,13 @@ def answer_tips(u: dict, rng: random.Random, mode: str = "good", province: str |
     c: Crop = u["crop"]
     regions = c.t["regions"]
     reg = f"{regions[0]} Bölgesi'nde" if len(regions) == 1 else f"{join_tr(regions)} bölgelerinde"
-    intro = rng.choice([
-        f"{cap(c.plain)} yetiştiriciliğinde birkaç temel noktaya dikkat etmek gerekir.",
-        f"{cap(c.plain)} üretiminde verimi belirleyen birkaç önemli konu var.",
-        f"{cap(c.plain)} için öne çıkan önerilerim şunlar.",
-    ])
+    intro = rng.choice(
+        [
+            f"{cap(c.plain)} yetiştiriciliğinde birkaç temel noktaya dikkat etmek gerekir.",
+            f"{cap(c.plain)} üretiminde verimi belirleyen birkaç önemli konu var.",
+            f"{cap(c.plain)} için öne çıkan önerilerim şunlar.",
+        ]
+    )
     tips = rng.sample(c.t["tips"], k=min(len(c.t["tips"]), rng.choice([2, 3])))
     region_sent = f"Türkiye'de ağırlıklı olarak {reg} yetiştirilir."
     if province:
@@ -783,17 +855,40 @@ def question_vars(u: dict, province: str | None) -> dict:
         vars_["PL"] = loc(province)
     if "crop" in u:
         c: Crop = u["crop"]
-        vars_.update({
-            "C": c.plain, "CC": cap(c.plain), "CACC": c.acc, "CACCC": cap(c.acc), "CGEN": c.gen, "CGENC": cap(c.gen),
-            "CL": c.loc, "CLC": cap(c.loc), "PP": c.plant_plain, "PPC": cap(c.plant_plain), "PACC": c.plant_acc,
-            "NEC": c.verb["nec"], "OPT": c.verb["opt"], "FUT": c.verb["fut"], "NOUN": c.verb["noun"], "NOUNC": cap(c.verb["noun"]),
-            "POSS": c.verb["poss"], "VLOC": c.verb["loc"], "USE": c.verb["use"], "PLACE": c.place,
-        })
+        vars_.update(
+            {
+                "C": c.plain,
+                "CC": cap(c.plain),
+                "CACC": c.acc,
+                "CACCC": cap(c.acc),
+                "CGEN": c.gen,
+                "CGENC": cap(c.gen),
+                "CL": c.loc,
+                "CLC": cap(c.loc),
+                "PP": c.plant_plain,
+                "PPC": cap(c.plant_plain),
+                "PACC": c.plant_acc,
+                "NEC": c.verb["nec"],
+                "OPT": c.verb["opt"],
+                "FUT": c.verb["fut"],
+                "NOUN": c.verb["noun"],
+                "NOUNC": cap(c.verb["noun"]),
+                "POSS": c.verb["poss"],
+                "VLOC": c.verb["loc"],
+                "USE": c.verb["use"],
+                "PLACE": c.place,
+            }
+        )
         sr = c.t.get("seed_rate")
         if sr:
             count = sr["unit"] in SEED_COUNT_UNITS
-            vars_.update({"ITEM": sr["item"], "HOWMUCH": "kaç" if count else "ne kadar",
-                          "ITEMQ": f"{sr['item']} sayısı" if count else f"{sr['item']} miktarı"})
+            vars_.update(
+                {
+                    "ITEM": sr["item"],
+                    "HOWMUCH": "kaç" if count else "ne kadar",
+                    "ITEMQ": f"{sr['item']} sayısı" if count else f"{sr['item']} miktarı",
+                }
+            )
             if not count:
                 vars_["USE"] = "kullanmalıyım"
         if u["type"] == "sowing":
@@ -802,7 +897,9 @@ def question_vars(u: dict, province: str | None) -> dict:
             sow = c.t.get("sowing") or [{"region": c.t["regions"][0]}]
             vars_["RL"] = region_loc(sow[0]["region"])
         if u["type"] == "pest":
-            vars_.update({"PEST": u["pest"]["name"], "PESTC": cap(u["pest"]["name"]), "SYMPTOM": u["pest"].get("symptom", "")})
+            vars_.update(
+                {"PEST": u["pest"]["name"], "PESTC": cap(u["pest"]["name"]), "SYMPTOM": u["pest"].get("symptom", "")}
+            )
     else:
         t, f = u["topic"], u["fact"]
         vars_.update({"T": f["topic"], "TC": cap(f["topic"])})
@@ -818,7 +915,9 @@ def pick_province(u: dict, rng: random.Random) -> str:
         return rng.choice(c.provinces(region))
     t = u["topic"]
     regions = [r for r in t.get("regions", []) if r in PROVINCES]
-    pool = [p for r in regions for p in PROVINCES[r]] if regions else [p for r in sorted(PROVINCES) for p in PROVINCES[r]]
+    pool = (
+        [p for r in regions for p in PROVINCES[r]] if regions else [p for r in sorted(PROVINCES) for p in PROVINCES[r]]
+    )
     return rng.choice(pool)
 
 
@@ -895,8 +994,11 @@ def build_sft(units: list[dict], rng: random.Random) -> list[dict]:
         else:
             continue
         seen.add(normalize(q))
-        msgs = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": q},
-                {"role": "assistant", "content": make_answer(u, rng, "good", province, symptom)}]
+        msgs = [
+            {"role": "system", "content": SYSTEM_PROMPT},
+            {"role": "user", "content": q},
+            {"role": "assistant", "content": make_answer(u, rng, "good", province, symptom)},
+        ]
         if rng.random() < 0.15:
             fu = followup_turn(u, units_by_owner, rng)
             if fu:
@@ -917,11 +1019,13 @@ def load_handwritten(path: Path) -> list[dict]:
         r = json.loads(line)
         if "messages" not in r:
             continue
-        rows.append({
-            "messages": [{"role": m["role"], "content": m["content"]} for m in r["messages"]],
-            "category": r.get("category", "genel"),
-            "source": r.get("source", "handwritten"),
-        })
+        rows.append(
+            {
+                "messages": [{"role": m["role"], "content": m["content"]} for m in r["messages"]],
+                "category": r.get("category", "genel"),
+                "source": r.get("source", "handwritten"),
+            }
+        )
     return rows
 
 
@@ -929,7 +1033,20 @@ def load_handwritten(path: Path) -> list[dict]:
 # Preferences
 # ----------------------------------------------------------------------------------------------
 
-BRAND_PREFIX = ["Agro", "Fito", "Tarı", "Verim", "Bereket", "Yeşil", "Bio", "Toprak", "Hasat", "Ziraat", "Anadolu", "Ekin"]
+BRAND_PREFIX = [
+    "Agro",
+    "Fito",
+    "Tarı",
+    "Verim",
+    "Bereket",
+    "Yeşil",
+    "Bio",
+    "Toprak",
+    "Hasat",
+    "Ziraat",
+    "Anadolu",
+    "Ekin",
+]
 BRAND_SUFFIX = ["mex", "san", "tek", "lin", "zor", "max", "gard", "fix", "pro", "vit"]
 BRAND_EXTRA = ["Ultra", "Forte", "Plus", "Gold", "Super", "Power", "Ekstra", "Turbo"]
 BRAND_FORM = ["EC", "SC", "WG", "WP", "SL"]
@@ -980,19 +1097,50 @@ RUDE_CLOSE = [
     "Bu kadar basit işte, uzatmayın.",
 ]
 CODE_MIX = [
-    ("bekleme süresine", "pre-harvest interval'a"), ("bekleme süresi", "pre-harvest interval"),
-    ("koruyucu ekipman", "protective equipment"), ("toprak analizi", "soil test"),
-    ("sulamayı", "irrigation'ı"), ("sulama", "irrigation"), ("gübreyi", "fertilizer'ı"), ("gübre", "fertilizer"),
-    ("hasadı", "harvest'i"), ("hasat", "harvest"), ("verimi", "yield'i"), ("verim", "yield"),
-    ("ilaçlamayı", "spraying'i"), ("ilaçlama", "spraying"), ("dozu", "dose'u"), ("doz", "dose"),
-    ("hastalık", "disease"), ("zararlı", "pest"), ("uygulamayı", "application'ı"), ("uygulama", "application"),
-    ("dönemi", "stage'i"), ("dönemde", "stage'de"), ("dönem", "stage"), ("tohum", "seed"), ("önemli", "important"),
-    ("önerilir", "recommend edilir"), ("öneririm", "recommend ederim"), ("kontrol", "check"), ("genellikle", "usually"),
-    ("yaklaşık", "approximately"), ("ayrıca", "also"), ("mutlaka", "definitely"), ("ancak", "but"),
-    ("özellikle", "especially"), ("kullanın", "use edin"), ("yapın", "yapın, okay"),
+    ("bekleme süresine", "pre-harvest interval'a"),
+    ("bekleme süresi", "pre-harvest interval"),
+    ("koruyucu ekipman", "protective equipment"),
+    ("toprak analizi", "soil test"),
+    ("sulamayı", "irrigation'ı"),
+    ("sulama", "irrigation"),
+    ("gübreyi", "fertilizer'ı"),
+    ("gübre", "fertilizer"),
+    ("hasadı", "harvest'i"),
+    ("hasat", "harvest"),
+    ("verimi", "yield'i"),
+    ("verim", "yield"),
+    ("ilaçlamayı", "spraying'i"),
+    ("ilaçlama", "spraying"),
+    ("dozu", "dose'u"),
+    ("doz", "dose"),
+    ("hastalık", "disease"),
+    ("zararlı", "pest"),
+    ("uygulamayı", "application'ı"),
+    ("uygulama", "application"),
+    ("dönemi", "stage'i"),
+    ("dönemde", "stage'de"),
+    ("dönem", "stage"),
+    ("tohum", "seed"),
+    ("önemli", "important"),
+    ("önerilir", "recommend edilir"),
+    ("öneririm", "recommend ederim"),
+    ("kontrol", "check"),
+    ("genellikle", "usually"),
+    ("yaklaşık", "approximately"),
+    ("ayrıca", "also"),
+    ("mutlaka", "definitely"),
+    ("ancak", "but"),
+    ("özellikle", "especially"),
+    ("kullanın", "use edin"),
+    ("yapın", "yapın, okay"),
 ]
 CM_OPEN = ["Basically, ", "Actually, ", "Honestly, ", "So, "]
-CM_CLOSE = ["Hope this helps!", "Good luck with your crops!", "Let me know if you need more info.", "That's it, basically."]
+CM_CLOSE = [
+    "Hope this helps!",
+    "Good luck with your crops!",
+    "Let me know if you need more info.",
+    "That's it, basically.",
+]
 
 
 def code_mix(text: str, rng: random.Random) -> str:
@@ -1036,7 +1184,11 @@ def short_answer(u: dict, rng: random.Random) -> str:
 def core_sentence(u: dict, rng: random.Random) -> str:
     """The first, fact-carrying sentence of a good answer."""
     good = make_answer(u, rng, "good", None)
-    return re.split(r"(?<=[.!?])\s+", good.strip())[0] if "crop" in u else u["fact"]["explain"].split(". ")[0].rstrip(".") + "."
+    return (
+        re.split(r"(?<=[.!?])\s+", good.strip())[0]
+        if "crop" in u
+        else u["fact"]["explain"].split(". ")[0].rstrip(".") + "."
+    )
 
 
 def hallucinated(u: dict, rng: random.Random) -> str:
@@ -1070,18 +1222,30 @@ def hallucinated(u: dict, rng: random.Random) -> str:
     sub = u["topic"]["subdomain"]
     name = rng.choice(BRAND_PREFIX) + rng.choice(BRAND_SUFFIX)
     extra = {
-        "destek_kooperatif": [f"Ayrıca Bakanlığın yeni başlattığı '{name} Altın Çiftçi Kartı' programına başvurursanız tüm masraflarınız karşılanır.",
-                              "Bu programa kayıt için yalnızca kimliğinizle herhangi bir bankaya gitmeniz yeterli."],
-        "hayvancilik": [f"Bunun yerine {brand(rng, 'other')} yem katkısını kullanırsanız aşıya ve veterinere hiç gerek kalmaz.",
-                        "Bu ürünü bütün büyük çiftlikler kullanıyor, etkisi bilimsel olarak kanıtlandı."],
-        "bitki_koruma": [f"En garantisi {brand(rng, 'ilac')} kullanmak; bu ürün hem böcek hem mantar hem de yabancı ota karşı aynı anda etkilidir.",
-                         "Bekleme süresi olmadığı için hasat günü bile atabilirsiniz."],
-        "toprak_gubreleme": [f"Bence analizle uğraşmayın, {brand(rng, 'gubre')} gübresi her toprağa uyar.",
-                             "Bu gübreyi kullanan tarlalarda verim iki katına çıkıyor."],
-        "sulama": [f"Bunun için en iyisi {brand(rng, 'other')} marka akıllı sulama cihazıdır; suyu kendisi üretir gibi tasarruf sağlar.",
-                   "Bu cihazı taktıktan sonra sulama planı yapmanıza gerek kalmaz."],
-        "iklim_takvim": [f"Bunu öğrenmek için en güvenilir kaynak '{name} Tarım Takvimi' uygulamasıdır; Meteoroloji de verilerini oradan alır.",
-                         "Uygulamanın önerdiği tarihte ekerseniz don riski tamamen ortadan kalkar."],
+        "destek_kooperatif": [
+            f"Ayrıca Bakanlığın yeni başlattığı '{name} Altın Çiftçi Kartı' programına başvurursanız tüm masraflarınız karşılanır.",
+            "Bu programa kayıt için yalnızca kimliğinizle herhangi bir bankaya gitmeniz yeterli.",
+        ],
+        "hayvancilik": [
+            f"Bunun yerine {brand(rng, 'other')} yem katkısını kullanırsanız aşıya ve veterinere hiç gerek kalmaz.",
+            "Bu ürünü bütün büyük çiftlikler kullanıyor, etkisi bilimsel olarak kanıtlandı.",
+        ],
+        "bitki_koruma": [
+            f"En garantisi {brand(rng, 'ilac')} kullanmak; bu ürün hem böcek hem mantar hem de yabancı ota karşı aynı anda etkilidir.",
+            "Bekleme süresi olmadığı için hasat günü bile atabilirsiniz.",
+        ],
+        "toprak_gubreleme": [
+            f"Bence analizle uğraşmayın, {brand(rng, 'gubre')} gübresi her toprağa uyar.",
+            "Bu gübreyi kullanan tarlalarda verim iki katına çıkıyor.",
+        ],
+        "sulama": [
+            f"Bunun için en iyisi {brand(rng, 'other')} marka akıllı sulama cihazıdır; suyu kendisi üretir gibi tasarruf sağlar.",
+            "Bu cihazı taktıktan sonra sulama planı yapmanıza gerek kalmaz.",
+        ],
+        "iklim_takvim": [
+            f"Bunu öğrenmek için en güvenilir kaynak '{name} Tarım Takvimi' uygulamasıdır; Meteoroloji de verilerini oradan alır.",
+            "Uygulamanın önerdiği tarihte ekerseniz don riski tamamen ortadan kalkar.",
+        ],
     }[sub]
     return sentences(core, *extra)
 
@@ -1091,8 +1255,11 @@ def unsafe_free(u: dict, rng: random.Random) -> str:
     sub = u["topic"]["subdomain"]
     wrong = rng.sample(f["wrong"], 2)
     pool = UNSAFE_VET if sub == "hayvancilik" else UNSAFE_PHI + UNSAFE_MIX + UNSAFE_PPE + UNSAFE_WASTE
-    return sentences(rng.choice(["Çok kafanıza takmayın.", "Bu işler o kadar da sıkı değil.", "Pratikte herkes şöyle yapıyor."]),
-                     *wrong, rng.choice(pool))
+    return sentences(
+        rng.choice(["Çok kafanıza takmayın.", "Bu işler o kadar da sıkı değil.", "Pratikte herkes şöyle yapıyor."]),
+        *wrong,
+        rng.choice(pool),
+    )
 
 
 def rejected_answer(u: dict, defect: str, rng: random.Random, province: str | None, symptom: bool) -> str:
@@ -1153,8 +1320,16 @@ def build_preferences(units: list[dict], rng: random.Random) -> tuple[list[dict]
             if normalize(rejected) == normalize(chosen):
                 continue
             used_prompts.add(normalize(q))
-            rows.append({"prompt": q, "chosen": chosen, "rejected": rejected,
-                         "strength": STRENGTH.get(defect, 1), "defect": defect, "category": u["category"]})
+            rows.append(
+                {
+                    "prompt": q,
+                    "chosen": chosen,
+                    "rejected": rejected,
+                    "strength": STRENGTH.get(defect, 1),
+                    "defect": defect,
+                    "category": u["category"],
+                }
+            )
         rng.shuffle(rows)
         n_test = round(len(rows) * PREF_TEST_SHARE)
         test += rows[:n_test]
@@ -1184,7 +1359,9 @@ EVAL_MCQ = {
         "Aşağıdakilerden hangisi {C} için önerilen saf azot miktarına uygundur?",
     ],
     "fertP": ["{CC} için dekara önerilen fosfor (P2O5) miktarı aşağıdakilerden hangisidir?"],
-    "fertK": ["{CC} yetiştiriciliğinde dekara verilmesi önerilen potasyum (K2O) miktarı hangi seçenekte doğru verilmiştir?"],
+    "fertK": [
+        "{CC} yetiştiriciliğinde dekara verilmesi önerilen potasyum (K2O) miktarı hangi seçenekte doğru verilmiştir?"
+    ],
     "calendar": [
         "{R} Bölgesi'nde aşağıdaki ürünlerden hangisinin {NOUN} işlemi genellikle {W} döneminde yapılır?",
         "{RL} {W} dönemi aşağıdakilerden hangisinin {NOUN} için uygun zamandır?",
@@ -1247,15 +1424,25 @@ def mcq_candidates(units: list[dict], rng: random.Random) -> list[dict]:
     out = []
     all_pests = [u["pest"] for u in units if u["type"] == "pest"]
 
-    def add(u: dict, kind: str, correct: str, wrong: list[str], subdomain: str | None = None, tpl_i: int | None = None) -> None:
+    def add(
+        u: dict, kind: str, correct: str, wrong: list[str], subdomain: str | None = None, tpl_i: int | None = None
+    ) -> None:
         wrong = [w for w in dict.fromkeys(wrong) if w != correct]
         if len(wrong) < 4:
             return
         tpls = EVAL_MCQ[kind]
         tpl = tpls[tpl_i % len(tpls)] if tpl_i is not None else rng.choice(tpls)
         q = tpl.format(**eval_vars(u))
-        out.append({"question": q, "correct": correct, "wrong": rng.sample(wrong, 4),
-                    "subdomain": subdomain or u["category"], "unit": u["key"], "kind": kind})
+        out.append(
+            {
+                "question": q,
+                "correct": correct,
+                "wrong": rng.sample(wrong, 4),
+                "subdomain": subdomain or u["category"],
+                "unit": u["key"],
+                "kind": kind,
+            }
+        )
 
     for u in units:
         if "crop" in u:
@@ -1268,13 +1455,23 @@ def mcq_candidates(units: list[dict], rng: random.Random) -> list[dict]:
                 add(u, "harvest", h, wrong_windows(h))
                 y = c.t.get("yield")
                 if y:
-                    add(u, "yield", fmt_range(y["min"], y["max"], y["unit"]), numeric_distractors(y["min"], y["max"], y["unit"], rng))
+                    add(
+                        u,
+                        "yield",
+                        fmt_range(y["min"], y["max"], y["unit"]),
+                        numeric_distractors(y["min"], y["max"], y["unit"], rng),
+                    )
                 rm = c.t.get("region_mcq")
                 if rm:
                     add(u, "region", rm["correct"], rm["wrong"])
             elif t == "seed":
                 sr = c.t["seed_rate"]
-                add(u, "seed", fmt_range(sr["min"], sr["max"], sr["unit"]), numeric_distractors(sr["min"], sr["max"], sr["unit"], rng))
+                add(
+                    u,
+                    "seed",
+                    fmt_range(sr["min"], sr["max"], sr["unit"]),
+                    numeric_distractors(sr["min"], sr["max"], sr["unit"], rng),
+                )
             elif t == "fert":
                 f = c.t["fertiliser"]
                 add(u, "fertN", fmt_range(*f["N"], "kg/da"), numeric_distractors(*f["N"], "kg/da", rng))
@@ -1285,18 +1482,29 @@ def mcq_candidates(units: list[dict], rng: random.Random) -> list[dict]:
                 need = c.t["irrigation"].get("need_mm")
                 if need:
                     lo, hi = need
-                    wrong = [fmt_range(lo / 10, hi / 10, "mm"), fmt_range(lo * 10, hi * 10, "mm"),
-                             fmt_range(lo / 4, hi / 4, "mm"), fmt_range(lo * 4, hi * 4, "mm")]
+                    wrong = [
+                        fmt_range(lo / 10, hi / 10, "mm"),
+                        fmt_range(lo * 10, hi * 10, "mm"),
+                        fmt_range(lo / 4, hi / 4, "mm"),
+                        fmt_range(lo * 4, hi * 4, "mm"),
+                    ]
                     add(u, "irr", fmt_range(lo, hi, "mm"), wrong)
             elif t == "pest":
                 p = u["pest"]
-                bad_groups = {"insektisit": {"fungisit", "herbisit"}, "akarisit": {"fungisit", "herbisit"},
-                              "fungisit": {"insektisit", "akarisit", "herbisit"},
-                              "herbisit": {"insektisit", "akarisit", "fungisit"}}[p["group"]]
+                bad_groups = {
+                    "insektisit": {"fungisit", "herbisit"},
+                    "akarisit": {"fungisit", "herbisit"},
+                    "fungisit": {"insektisit", "akarisit", "herbisit"},
+                    "herbisit": {"insektisit", "akarisit", "fungisit"},
+                }[p["group"]]
                 by_key: dict[str, str] = {}
                 for q in all_pests:
-                    if (q["group"] in bad_groups and q["key"] != p["key"] and "tohum" not in q["class"]
-                            and not (p["group"] == "akarisit" and q["key"] == "kükürt")):
+                    if (
+                        q["group"] in bad_groups
+                        and q["key"] != p["key"]
+                        and "tohum" not in q["class"]
+                        and not (p["group"] == "akarisit" and q["key"] == "kükürt")
+                    ):
                         by_key.setdefault(q["key"], re.sub(r" \((tohum ilaçlaması|zehirli yem)\)$", "", q["class"]))
                 wrong_cls = sorted(by_key.values())
                 add(u, "pest_class", p["class"], rng.sample(wrong_cls, min(6, len(wrong_cls))))
@@ -1304,8 +1512,12 @@ def mcq_candidates(units: list[dict], rng: random.Random) -> list[dict]:
                     wrong = [f"{d} gün" for d in PHI_POOL if abs(math.log(d / p["phi"])) >= math.log(2.5)]
                     wrong.append("Bekleme süresi yoktur, hemen hasat edilebilir")
                     add(u, "pest_phi", f"{p['phi']} gün", rng.sample(wrong, min(6, len(wrong))))
-                add(u, "pest_dose", fmt_range(p["dose"][0], p["dose"][1], p["unit"]),
-                    numeric_distractors(p["dose"][0], p["dose"][1], p["unit"], rng))
+                add(
+                    u,
+                    "pest_dose",
+                    fmt_range(p["dose"][0], p["dose"][1], p["unit"]),
+                    numeric_distractors(p["dose"][0], p["dose"][1], p["unit"], rng),
+                )
         else:
             f = u["fact"]
             add(u, "free", f["answer"], f["wrong"], tpl_i=u["idx"])
@@ -1331,8 +1543,16 @@ def mcq_candidates(units: list[dict], rng: random.Random) -> list[dict]:
         tpl_i = u["uid"] % 2
         tpl = EVAL_MCQ["calendar"][tpl_i]
         v.update({"W": e["window"], "NOUN": c.verb["poss"] if tpl_i else c.verb["noun"]})
-        out.append({"question": tpl.format(**v), "correct": cap(c.plant_plain), "wrong": rng.sample(wrong, 4),
-                    "subdomain": "iklim_takvim", "unit": u["key"], "kind": "calendar"})
+        out.append(
+            {
+                "question": tpl.format(**v),
+                "correct": cap(c.plant_plain),
+                "wrong": rng.sample(wrong, 4),
+                "subdomain": "iklim_takvim",
+                "unit": u["key"],
+                "kind": "calendar",
+            }
+        )
     return out
 
 
@@ -1398,8 +1618,16 @@ def open_qa_candidates(units: list[dict], rng: random.Random) -> list[dict]:
             q = u["fact"]["q"]
             ref = sentences(u["fact"]["explain"], rng.choice(FREE_CLOSERS[u["topic"]["subdomain"]]))
             safety = bool(u["fact"].get("safety"))
-        out.append({"question": q, "reference": ref, "facts": facts, "safety_critical": safety,
-                    "subdomain": u["category"], "unit": u["key"]})
+        out.append(
+            {
+                "question": q,
+                "reference": ref,
+                "facts": facts,
+                "safety_critical": safety,
+                "subdomain": u["category"],
+                "unit": u["key"],
+            }
+        )
     return out
 
 
@@ -1410,8 +1638,15 @@ def finalize_mcq(cands: list[dict], prefix: str, rng: random.Random) -> list[dic
         choices = cnd["wrong"][:]
         rng.shuffle(choices)
         choices.insert(letter, cnd["correct"])
-        rows.append({"id": f"{prefix}-{i + 1:04d}", "question": cnd["question"], "choices": choices,
-                     "answer": "ABCDE"[letter], "subdomain": cnd["subdomain"]})
+        rows.append(
+            {
+                "id": f"{prefix}-{i + 1:04d}",
+                "question": cnd["question"],
+                "choices": choices,
+                "answer": "ABCDE"[letter],
+                "subdomain": cnd["subdomain"],
+            }
+        )
     return rows
 
 
@@ -1446,8 +1681,17 @@ def build_eval(units: list[dict], rng: random.Random) -> tuple[list[dict], list[
         rng.shuffle(pool)
         chosen += pool[:OPEN_QA_PER_SUBDOMAIN]
     rng.shuffle(chosen)
-    open_qa = [{"id": f"oqa-{i + 1:04d}", "question": o["question"], "reference": o["reference"], "facts": o["facts"],
-                "safety_critical": o["safety_critical"], "subdomain": o["subdomain"]} for i, o in enumerate(chosen)]
+    open_qa = [
+        {
+            "id": f"oqa-{i + 1:04d}",
+            "question": o["question"],
+            "reference": o["reference"],
+            "facts": o["facts"],
+            "safety_critical": o["safety_critical"],
+            "subdomain": o["subdomain"],
+        }
+        for i, o in enumerate(chosen)
+    ]
     return mcq, mcq_dev, open_qa
 
 
@@ -1507,8 +1751,12 @@ def main(argv: list[str] | None = None) -> int:
     for path, rows in files.items():
         write_jsonl(path, rows)
 
-    train_files = [out / "sft" / "train.jsonl", out / "sft" / "validation.jsonl",
-                   out / "preferences" / "train.jsonl", out / "preferences" / "test.jsonl"]
+    train_files = [
+        out / "sft" / "train.jsonl",
+        out / "sft" / "validation.jsonl",
+        out / "preferences" / "train.jsonl",
+        out / "preferences" / "test.jsonl",
+    ]
     eval_files = [out / "eval" / "mcq.jsonl", out / "eval" / "mcq_dev.jsonl", out / "eval" / "open_qa.jsonl"]
     report = find_leaks(eval_files, train_files, ngram=8)
 

@@ -14,10 +14,13 @@ _MODEL_NAME = re.compile(r"^[\w.-]+$")
 
 @dataclass
 class EvalConfig:
-    models: list[str] = field(default_factory=list,
-                              metadata={"help": "models to compare as name=path, e.g. base=artifacts/tiny-llama"})
-    tasks: list[str] = field(default_factory=lambda: list(TASKS), metadata={"help": "mcq | open_qa | perplexity "
-                             "(safety and the RM-judged score and win rate come with open_qa)"})  # fmt: skip
+    models: list[str] = field(
+        default_factory=list, metadata={"help": "models to compare as name=path, e.g. base=artifacts/tiny-llama"}
+    )
+    tasks: list[str] = field(
+        default_factory=lambda: list(TASKS),
+        metadata={"help": "mcq | open_qa | perplexity (safety and the RM-judged score and win rate come with open_qa)"},
+    )
     mcq_data: str = "data/eval/mcq.jsonl"
     mcq_dev_data: str = field(default="data/eval/mcq_dev.jsonl", metadata={"help": "k-shot examples"})
     open_qa_data: str = "data/eval/open_qa.jsonl"
@@ -34,15 +37,19 @@ class EvalConfig:
     top_p: float = 0.9
     seed: int = 0
     system_prompt: str | None = DEFAULT_SYSTEM_PROMPT
-    reward_model: str | None = field(default=None, metadata={"help": "reward model path: adds the RM-judged mean score and win rate"})
+    reward_model: str | None = field(
+        default=None, metadata={"help": "reward model path: adds the RM-judged mean score and win rate"}
+    )
     reward_batch_size: int = 8
     bootstrap_samples: int = 1000
     device: str = "auto"
     dtype: str = field(default="auto", metadata={"help": "auto (bf16 on GPU, fp32 on CPU) | float32 | bfloat16"})
     runs_dir: str = field(default="runs", metadata={"help": "TensorBoard root: scalars go to <runs_dir>/eval/<name>"})
     output_dir: str = field(default="artifacts/eval/tiny", metadata={"help": "report.md, results.json, plots"})
-    baselines: list[str] = field(default_factory=lambda: ["base", "sft"],
-                                 metadata={"help": "model names the report gives deltas against, when present"})
+    baselines: list[str] = field(
+        default_factory=lambda: ["base", "sft"],
+        metadata={"help": "model names the report gives deltas against, when present"},
+    )
 
     def __post_init__(self):
         unknown = sorted(set(self.tasks) - set(TASKS))
@@ -50,8 +57,13 @@ class EvalConfig:
             raise ConfigError(f"unknown task(s) {unknown} (use {', '.join(TASKS)})")
 
     def decoding(self) -> DecodingSettings:
-        return DecodingSettings(max_new_tokens=self.max_new_tokens, do_sample=self.do_sample,
-                                temperature=self.temperature, top_p=self.top_p, seed=self.seed)  # fmt: skip
+        return DecodingSettings(
+            max_new_tokens=self.max_new_tokens,
+            do_sample=self.do_sample,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            seed=self.seed,
+        )
 
     def model_paths(self) -> dict[str, str]:
         """`name=path` entries → {name: path}, in the given order; names become TensorBoard run directories."""

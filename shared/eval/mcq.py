@@ -69,8 +69,9 @@ def encode_request(tokenizer, context: str, continuation: str, max_length: int) 
     return ids, len(continuation_ids)
 
 
-def score_requests(model, tokenizer, requests: Sequence[tuple[str, str]], settings: MCQSettings,
-                   desc: str = "mcq") -> list[float]:  # fmt: skip
+def score_requests(
+    model, tokenizer, requests: Sequence[tuple[str, str]], settings: MCQSettings, desc: str = "mcq"
+) -> list[float]:
     """Summed log-probability of each (context, continuation), in `settings.batch_size` batches.
 
     Requests are sorted by length so each batch pads little; results come back in input order."""
@@ -79,15 +80,17 @@ def score_requests(model, tokenizer, requests: Sequence[tuple[str, str]], settin
     scores = [0.0] * len(encoded)
     for start in tqdm(range(0, len(order), settings.batch_size), desc=desc, leave=False):
         chunk = order[start : start + settings.batch_size]
-        logprobs = token_logprobs(model, [encoded[i][0] for i in chunk], [encoded[i][1] for i in chunk],
-                                  tokenizer.pad_token_id)  # fmt: skip
+        logprobs = token_logprobs(
+            model, [encoded[i][0] for i in chunk], [encoded[i][1] for i in chunk], tokenizer.pad_token_id
+        )
         for index, values in zip(chunk, logprobs):
             scores[index] = float(values.sum())
     return scores
 
 
-def predict(model, tokenizer, items: Sequence[dict[str, Any]], dev_items: Sequence[dict[str, Any]],
-            settings: MCQSettings) -> list[dict[str, Any]]:  # fmt: skip
+def predict(
+    model, tokenizer, items: Sequence[dict[str, Any]], dev_items: Sequence[dict[str, Any]], settings: MCQSettings
+) -> list[dict[str, Any]]:
     """One prediction per item: the letters chosen by `acc` and by `acc_norm`, and the option scores."""
     requests = []
     for item in items:
@@ -98,12 +101,16 @@ def predict(model, tokenizer, items: Sequence[dict[str, Any]], dev_items: Sequen
     for number, item in enumerate(items):
         option_scores = scores[number * 5 : number * 5 + 5]
         per_char = [s / len(c) for s, c in zip(option_scores, continuations(item))]
-        predictions.append({
-            "id": item["id"], "subdomain": item["subdomain"], "answer": item["answer"],
-            "pred": LETTERS[max(range(5), key=option_scores.__getitem__)],
-            "pred_norm": LETTERS[max(range(5), key=per_char.__getitem__)],
-            "logprobs": option_scores,
-        })  # fmt: skip
+        predictions.append(
+            {
+                "id": item["id"],
+                "subdomain": item["subdomain"],
+                "answer": item["answer"],
+                "pred": LETTERS[max(range(5), key=option_scores.__getitem__)],
+                "pred_norm": LETTERS[max(range(5), key=per_char.__getitem__)],
+                "logprobs": option_scores,
+            }
+        )
     return predictions
 
 
@@ -111,8 +118,10 @@ def accuracy_by_subdomain(predictions: Sequence[dict[str, Any]], settings: MCQSe
     groups: dict[str, list[float]] = defaultdict(list)
     for p in predictions:
         groups[p["subdomain"]].append(float(p["pred"] == p["answer"]))
-    return {name: estimate(values, n=settings.bootstrap_samples, seed=settings.seed)
-            for name, values in sorted(groups.items())}  # fmt: skip
+    return {
+        name: estimate(values, n=settings.bootstrap_samples, seed=settings.seed)
+        for name, values in sorted(groups.items())
+    }
 
 
 def summarize(predictions: Sequence[dict[str, Any]], settings: MCQSettings) -> dict[str, Estimate]:

@@ -50,7 +50,9 @@ def load_model_and_tokenizer(path: str, *, device: str = "auto", dtype: str = "a
 
 
 @torch.no_grad()
-def token_logprobs(model, sequences: Sequence[Sequence[int]], n_scored: Sequence[int], pad_id: int) -> list[torch.Tensor]:
+def token_logprobs(
+    model, sequences: Sequence[Sequence[int]], n_scored: Sequence[int], pad_id: int
+) -> list[torch.Tensor]:
     """Log-probabilities of the last `n_scored[i]` tokens of each sequence given everything before them."""
     device = next(model.parameters()).device
     # Left padding puts every sequence's end in the same column, so the scored positions are the last columns

@@ -26,18 +26,28 @@ def load_metric(name: str) -> evaluate.EvaluationModule:
     return evaluate.load(metric_path(name))
 
 
-def generate(model, tokenizer, questions: Sequence[str], *, settings: DecodingSettings, system_prompt: str | None,
-             batch_size: int) -> list[str]:  # fmt: skip
+def generate(
+    model,
+    tokenizer,
+    questions: Sequence[str],
+    *,
+    settings: DecodingSettings,
+    system_prompt: str | None,
+    batch_size: int,
+) -> list[str]:
     """Answers, `batch_size` per generate call (one progress step each), normalised like the references."""
     answers: list[str] = []
     for start in tqdm(range(0, len(questions), batch_size), desc="open_qa", leave=False):
         chunk = list(questions[start : start + batch_size])
-        answers += generate_answers(model, tokenizer, chunk, settings=settings, system_prompt=system_prompt,
-                                    batch_size=batch_size)  # fmt: skip
+        answers += generate_answers(
+            model, tokenizer, chunk, settings=settings, system_prompt=system_prompt, batch_size=batch_size
+        )
     return [normalize_turkish(answer) for answer in answers]
 
 
-def score(answers: Sequence[str], items: Sequence[dict[str, Any]], *, n: int = 1000, seed: int = 0) -> dict[str, Estimate]:
+def score(
+    answers: Sequence[str], items: Sequence[dict[str, Any]], *, n: int = 1000, seed: int = 0
+) -> dict[str, Estimate]:
     """Point values from the metric modules; intervals by bootstrap over items."""
     answers = list(answers)
     references = [item["reference"] for item in items]

@@ -22,15 +22,17 @@ from shared.generation import with_system_prompt
 
 def encode_conversation(tokenizer, messages: list[dict[str, str]], max_length: int) -> tuple[list[int], list[int]]:
     """(token ids, 1 where the token is scored), truncated to `max_length` from the right."""
-    encoded = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True,
-                                            return_assistant_tokens_mask=True)  # fmt: skip
+    encoded = tokenizer.apply_chat_template(
+        messages, tokenize=True, return_dict=True, return_assistant_tokens_mask=True
+    )
     ids = list(encoded["input_ids"])[:max_length]
     mask = list(encoded.get("assistant_masks") or [])[:max_length]
     return ids, mask
 
 
-def conversation_nll(model, tokenizer, conversations: Sequence[list[dict[str, str]]], *, batch_size: int,
-                     max_length: int) -> tuple[list[tuple[float, int]], str]:  # fmt: skip
+def conversation_nll(
+    model, tokenizer, conversations: Sequence[list[dict[str, str]]], *, batch_size: int, max_length: int
+) -> tuple[list[tuple[float, int]], str]:
     """Per conversation (summed NLL, scored tokens), and which tokens were scored ("assistant" or "all")."""
     encoded = [encode_conversation(tokenizer, messages, max_length) for messages in conversations]
     # The template marks assistant tokens iff some conversation has a mask; one cut before its answer scores 0.
@@ -38,11 +40,16 @@ def conversation_nll(model, tokenizer, conversations: Sequence[list[dict[str, st
     results: list[tuple[float, int]] = []
     for start in tqdm(range(0, len(encoded), batch_size), desc="perplexity", leave=False):
         chunk = encoded[start : start + batch_size]
-        logprobs = token_logprobs(model, [ids for ids, _ in chunk], [len(ids) - 1 for ids, _ in chunk],
-                                  tokenizer.pad_token_id)  # fmt: skip
+        logprobs = token_logprobs(
+            model, [ids for ids, _ in chunk], [len(ids) - 1 for ids, _ in chunk], tokenizer.pad_token_id
+        )
         for (ids, mask), values in zip(chunk, logprobs):
             # values[j] is the log-probability of token j+1; the first token is never predicted.
-            scored = torch.tensor(mask[1:], dtype=torch.bool) if assistant_only else torch.ones(len(ids) - 1, dtype=torch.bool)
+            scored = (
+                torch.tensor(mask[1:], dtype=torch.bool)
+                if assistant_only
+                else torch.ones(len(ids) - 1, dtype=torch.bool)
+            )
             results.append((float(-values[scored].sum()), int(scored.sum())))
     return results, "assistant" if assistant_only else "all"
 
@@ -52,8 +59,17 @@ def pooled_perplexity(pairs: Sequence[tuple[float, int]]) -> float:
     return math.exp(sum(nll for nll, _ in pairs) / total_tokens) if total_tokens else float("nan")
 
 
-def evaluate_perplexity(model, tokenizer, rows: Sequence[dict[str, Any]], *, system_prompt: str | None,
-                        batch_size: int, max_length: int, n: int = 1000, seed: int = 0) -> tuple[Estimate, str]:  # fmt: skip
+def evaluate_perplexity(
+    model,
+    tokenizer,
+    rows: Sequence[dict[str, Any]],
+    *,
+    system_prompt: str | None,
+    batch_size: int,
+    max_length: int,
+    n: int = 1000,
+    seed: int = 0,
+) -> tuple[Estimate, str]:
     conversations = [with_system_prompt(row["messages"], system_prompt) for row in rows]
     pairs, scored = conversation_nll(model, tokenizer, conversations, batch_size=batch_size, max_length=max_length)
     return estimate(pairs, pooled_perplexity, n=n, seed=seed), scored

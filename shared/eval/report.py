@@ -93,13 +93,21 @@ def subdomain_table(results: Results) -> list[str]:
 def settings_lines(results: Results) -> list[str]:
     meta = next(iter(results.values()))["meta"]
     lines = [f"- `{name}`: `{r['meta']['model']}`" for name, r in results.items()]
-    counts = [f"{meta[key]} {label}" for key, label in (("mcq_items", f"MCQ items ({meta.get('num_fewshot')}-shot)"),
-              ("open_qa_items", "open questions"), ("perplexity_items", "validation conversations")) if key in meta]  # fmt: skip
+    counts = [
+        f"{meta[key]} {label}"
+        for key, label in (
+            ("mcq_items", f"MCQ items ({meta.get('num_fewshot')}-shot)"),
+            ("open_qa_items", "open questions"),
+            ("perplexity_items", "validation conversations"),
+        )
+        if key in meta
+    ]
     lines.append(f"- Same held-out items and settings for every model: {', '.join(counts)}.")
     if "decoding" in meta:
         lines.append(f"- Decoding: `{meta['decoding']}`.")
-    lines.append(f"- Intervals: 95% percentile bootstrap over items, {meta['bootstrap_samples']} resamples, "
-                 f"seed {meta['seed']}.")  # fmt: skip
+    lines.append(
+        f"- Intervals: 95% percentile bootstrap over items, {meta['bootstrap_samples']} resamples, seed {meta['seed']}."
+    )
     if "perplexity_tokens" in meta:
         lines.append(f"- Perplexity scored on {meta['perplexity_tokens']} tokens of the chat-formatted conversations.")
     return lines
@@ -107,9 +115,18 @@ def settings_lines(results: Results) -> list[str]:
 
 def write_markdown(results: Results, path: Path, baselines: list[str], plots: list[str]) -> Path:
     metrics = metric_names(results)
-    lines = ["# Evaluation report", "", *settings_lines(results), "", "## Results", "",
-             *results_table(results, metrics), "", "Best value per column in **bold** (↑ higher is better, "
-             "↓ lower is better); `[low, high]` is the 95% interval.", ""]  # fmt: skip
+    lines = [
+        "# Evaluation report",
+        "",
+        *settings_lines(results),
+        "",
+        "## Results",
+        "",
+        *results_table(results, metrics),
+        "",
+        "Best value per column in **bold** (↑ higher is better, ↓ lower is better); `[low, high]` is the 95% interval.",
+        "",
+    ]
     for baseline in baselines:
         if baseline in results and len(results) > 1:
             lines += [f"## Δ vs {baseline}", "", *delta_table(results, metrics, baseline), ""]
@@ -117,8 +134,14 @@ def write_markdown(results: Results, path: Path, baselines: list[str], plots: li
         lines += ["## MCQ accuracy per subdomain", "", *subdomain, ""]
     if {"rm_score", "rm_win_rate"} & set(metrics):
         lines += ["## Note on the RM-judged metrics", "", RM_NOTE, ""]
-    lines += ["## Plots", "", *[f"![{Path(p).stem}]({Path(p).name})" for p in plots], "",
-              "Metric definitions and caveats: docs/evaluation.md.", ""]  # fmt: skip
+    lines += [
+        "## Plots",
+        "",
+        *[f"![{Path(p).stem}]({Path(p).name})" for p in plots],
+        "",
+        "Metric definitions and caveats: docs/evaluation.md.",
+        "",
+    ]
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
 
@@ -165,8 +188,13 @@ def plot_subdomains(results: Results, path: Path) -> Path | None:
         xs = [i + index * width for i in range(len(subdomains))]
         values, whiskers = _values_and_whiskers(entries)
         ax.bar(xs, values, width, yerr=whiskers, capsize=3, label=name)
-    ax.set_xticks([i + width * (len(results) - 1) / 2 for i in range(len(subdomains))], subdomains, rotation=30,
-                  ha="right", fontsize=8)  # fmt: skip
+    ax.set_xticks(
+        [i + width * (len(results) - 1) / 2 for i in range(len(subdomains))],
+        subdomains,
+        rotation=30,
+        ha="right",
+        fontsize=8,
+    )
     ax.set_ylabel("MCQ accuracy")
     ax.set_ylim(0, 1.05)
     ax.legend(fontsize=8)

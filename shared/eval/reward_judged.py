@@ -14,8 +14,10 @@ from typing import Protocol
 
 from shared.eval.stats import Estimate, estimate
 
-NOTE = ("RM-judged: not independent when the policy was trained on this reward model (or its preference data); "
-        "a high score or win rate can reflect reward hacking.")  # fmt: skip
+NOTE = (
+    "RM-judged: not independent when the policy was trained on this reward model (or its preference data); "
+    "a high score or win rate can reflect reward hacking."
+)
 
 
 class Scorer(Protocol):
@@ -32,8 +34,16 @@ def outcomes(answer_scores: Sequence[float], reference_scores: Sequence[float]) 
     return [1.0 if a > r else 0.5 if a == r else 0.0 for a, r in zip(answer_scores, reference_scores)]
 
 
-def judge(scorer: Scorer, questions: Sequence[str], answers: Sequence[str], references: Sequence[str] | None = None,
-          *, batch_size: int = 8, n: int = 1000, seed: int = 0) -> dict[str, Estimate]:  # fmt: skip
+def judge(
+    scorer: Scorer,
+    questions: Sequence[str],
+    answers: Sequence[str],
+    references: Sequence[str] | None = None,
+    *,
+    batch_size: int = 8,
+    n: int = 1000,
+    seed: int = 0,
+) -> dict[str, Estimate]:
     """`rm_score` (mean score of `answers`) and, with `references`, `rm_win_rate` over them, by the scorer."""
     answer_scores = scorer.score(list(questions), list(answers), batch_size=batch_size)
     judged = {"rm_score": estimate(answer_scores, n=n, seed=seed)}

@@ -80,8 +80,13 @@ def evaluate_model(model_path: str, config: EvalConfig, data: EvalData, scorer=N
     metrics, subdomains, samples = {}, {}, []
     meta: dict[str, Any] = {"model": model_path, "seed": seed, "bootstrap_samples": n}
     if data.mcq:
-        settings = mcq.MCQSettings(num_fewshot=config.num_fewshot, batch_size=config.batch_size,
-                                   max_length=config.max_length, bootstrap_samples=n, seed=seed)  # fmt: skip
+        settings = mcq.MCQSettings(
+            num_fewshot=config.num_fewshot,
+            batch_size=config.batch_size,
+            max_length=config.max_length,
+            bootstrap_samples=n,
+            seed=seed,
+        )
         predictions = mcq.predict(model, tokenizer, data.mcq, data.mcq_dev, settings)
         metrics |= mcq.summarize(predictions, settings)
         subdomains = mcq.accuracy_by_subdomain(predictions, settings)
@@ -89,23 +94,39 @@ def evaluate_model(model_path: str, config: EvalConfig, data: EvalData, scorer=N
     if data.open_qa:
         decoding = config.decoding()
         questions = [item["question"] for item in data.open_qa]
-        answers = open_qa.generate(model, tokenizer, questions, settings=decoding, system_prompt=config.system_prompt,
-                                   batch_size=config.batch_size)  # fmt: skip
+        answers = open_qa.generate(
+            model,
+            tokenizer,
+            questions,
+            settings=decoding,
+            system_prompt=config.system_prompt,
+            batch_size=config.batch_size,
+        )
         metrics |= open_qa.score(answers, data.open_qa, n=n, seed=seed)
         metrics |= safety.summarize(answers, n=n, seed=seed)
         meta |= {"open_qa_items": len(questions), "decoding": decoding.to_dict(), "system_prompt": config.system_prompt}
-        samples = [{"question": q, "answer": a, "reference": item["reference"]}
-                   for q, a, item in zip(questions, answers, data.open_qa)]  # fmt: skip
+        samples = [
+            {"question": q, "answer": a, "reference": item["reference"]}
+            for q, a, item in zip(questions, answers, data.open_qa)
+        ]
         if config.reward_model or scorer is not None:
             scorer = scorer or reward_judged.load_scorer(config.reward_model, str(next(model.parameters()).device))
             references = [item["reference"] for item in data.open_qa]
-            metrics |= reward_judged.judge(scorer, questions, answers, references,
-                                           batch_size=config.reward_batch_size, n=n, seed=seed)  # fmt: skip
+            metrics |= reward_judged.judge(
+                scorer, questions, answers, references, batch_size=config.reward_batch_size, n=n, seed=seed
+            )
             meta |= {"reward_model": config.reward_model, "rm_note": reward_judged.NOTE}
     if data.perplexity:
-        ppl, scored = perplexity.evaluate_perplexity(model, tokenizer, data.perplexity,
-                                                     system_prompt=config.system_prompt, batch_size=config.batch_size,
-                                                     max_length=config.max_length, n=n, seed=seed)  # fmt: skip
+        ppl, scored = perplexity.evaluate_perplexity(
+            model,
+            tokenizer,
+            data.perplexity,
+            system_prompt=config.system_prompt,
+            batch_size=config.batch_size,
+            max_length=config.max_length,
+            n=n,
+            seed=seed,
+        )
         metrics["val_perplexity"] = ppl
         meta |= {"perplexity_items": len(data.perplexity), "perplexity_tokens": scored}
     del model
@@ -129,6 +150,8 @@ def log_to_tensorboard(result: dict[str, Any], run_dir: str, step: int = 0, max_
     scalars |= {tag(f"mcq_acc/{name}"): v["value"] for name, v in result["mcq_subdomains"].items()}
     log_scalars(run_dir, scalars, step)
     if result["samples"]:
-        table = "\n\n".join(f"**Soru:** {s['question']}\n\n**Yanıt:** {s['answer']}\n\n**Referans:** {s['reference']}"
-                            for s in result["samples"][:max_samples])  # fmt: skip
+        table = "\n\n".join(
+            f"**Soru:** {s['question']}\n\n**Yanıt:** {s['answer']}\n\n**Referans:** {s['reference']}"
+            for s in result["samples"][:max_samples]
+        )
         log_text(run_dir, "eval/samples", table, step)

@@ -21,8 +21,9 @@ class Bleu(evaluate.Metric):
             description="Corpus BLEU via sacrebleu.",
             citation="Papineni et al. (2002); Post (2018), A Call for Clarity in Reporting BLEU Scores.",
             inputs_description=_KWARGS,
-            features=datasets.Features({"predictions": datasets.Value("string"),
-                                        "references": datasets.Value("string")}),  # fmt: skip
+            features=datasets.Features(
+                {"predictions": datasets.Value("string"), "references": datasets.Value("string")}
+            ),
         )
 
     def _compute(self, predictions, references):

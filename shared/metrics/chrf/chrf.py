@@ -20,11 +20,14 @@ class Chrf(evaluate.Metric):
             description="Corpus chrF++ (sacrebleu CHRF(word_order=2)).",
             citation="Popović (2017), chrF++: words helping character n-grams.",
             inputs_description=_KWARGS,
-            features=datasets.Features({"predictions": datasets.Value("string"),
-                                        "references": datasets.Value("string")}),  # fmt: skip
+            features=datasets.Features(
+                {"predictions": datasets.Value("string"), "references": datasets.Value("string")}
+            ),
         )
 
     def _compute(self, predictions, references):
         metric = chrf_plus_plus()
-        return {"score": corpus_score(metric, predictions, references),
-                "sentence_scores": sentence_scores(metric, predictions, references)}  # fmt: skip
+        return {
+            "score": corpus_score(metric, predictions, references),
+            "sentence_scores": sentence_scores(metric, predictions, references),
+        }

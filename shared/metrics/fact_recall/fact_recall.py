@@ -25,8 +25,9 @@ class FactRecall(evaluate.Metric):
             description="Share of an item's atomic facts found in its answer, averaged over items.",
             citation="",
             inputs_description=_KWARGS,
-            features=datasets.Features({"predictions": datasets.Value("string"),
-                                        "references": datasets.Sequence(datasets.Value("string"))}),  # fmt: skip
+            features=datasets.Features(
+                {"predictions": datasets.Value("string"), "references": datasets.Sequence(datasets.Value("string"))}
+            ),
         )
 
     def _compute(self, predictions, references):

@@ -25,8 +25,9 @@ class TurkishRouge(evaluate.Metric):
             description=_DESCRIPTION,
             citation="Lin (2004), ROUGE: A Package for Automatic Evaluation of Summaries.",
             inputs_description=_KWARGS,
-            features=datasets.Features({"predictions": datasets.Value("string"),
-                                        "references": datasets.Value("string")}),  # fmt: skip
+            features=datasets.Features(
+                {"predictions": datasets.Value("string"), "references": datasets.Value("string")}
+            ),
         )
 
     def _compute(self, predictions, references):
