@@ -40,7 +40,7 @@ data: $(STAMP)
 	$(PY) -m shared.data prepare --config configs/data/sft.yaml
 
 demo: $(STAMP)
-	$(PY) -m shared.demo $(if $(DEMO_SCALE),--scale $(DEMO_SCALE),)
+	$(PY) -m pipeline.demo $(if $(DEMO_SCALE),--scale $(DEMO_SCALE),)
 
 DEMO_DB := sqlite:///artifacts/annotation/demo.db
 # The annotation app on the demo DB; a demo admin is created on first start (password printed once).
@@ -57,4 +57,4 @@ clean:
 
 # One annotation round on the demo DB: export votes → reward model + DPO on seed + votes → evaluate → next candidates.
 round: $(STAMP)
-	$(PY) -m shared.round
+	$(PY) -m pipeline.round

@@ -43,6 +43,6 @@ def prioritize_items(sessions: sessionmaker, score_fn: ScoreFn) -> int:
 
 def reward_score_fn(model_path: str) -> ScoreFn:
     """score_fn backed by the project's reward model (imported lazily: torch only when asked for)."""
-    from reward.score import RewardScorer
+    from shared.reward_model import RewardScorer
 
     return RewardScorer(model_path).score

@@ -19,12 +19,12 @@ from transformers import AutoTokenizer
 from trl import ModelConfig, RewardConfig, RewardTrainer
 
 from reward.evaluation import preference_metrics
-from reward.score import RewardScorer, reward_conversation
 from shared.checkpoints import resolve_resume
 from shared.config import parse_config, save_resolved_config
 from shared.data import Rejects, is_critical_safety, load_sources, parse_sources, trainable_preferences
 from shared.model_card import write_model_card
 from shared.modeling import model_init_kwargs, peft_config, resolve_precision, save_trained, tensorboard_dir
+from shared.reward_model import RewardScorer, reward_conversation
 from shared.tensorboard import RankReportCallback, log_scalars
 from shared.tracking import ComputeTracker
 
@@ -164,7 +164,7 @@ def main(script_args: RewardScriptArguments, training_args: RewardConfig, model_
             compute=tracker.report.to_dict(),
             notes=[
                 f"held-out: {script_args.eval_data}",
-                "load with AutoModelForSequenceClassification (num_labels=1) or reward.score.RewardScorer",
+                "load with AutoModelForSequenceClassification (num_labels=1) or shared.reward_model.RewardScorer",
                 f"rejects by step: {rejects.counts()}",
             ],
         )

@@ -77,7 +77,7 @@ def build_reward_funcs(
         if name == "reward_model":
             if not script_args.reward_model:
                 raise SystemExit("reward_terms has reward_model but no --reward_model path is set")
-            from reward.score import RewardScorer
+            from shared.reward_model import RewardScorer
 
             scorer = RewardScorer(script_args.reward_model, device=device, max_length=script_args.reward_max_length)
             score = lambda p, c, s=scorer: s.score(p, c, batch_size=script_args.reward_batch_size)  # noqa: E731

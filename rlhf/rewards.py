@@ -100,7 +100,7 @@ class CombinedReward:
         if self.weights.get("reward_model"):
             if not reward_model:
                 raise ValueError("the reward_model term needs a reward model path")
-            from reward.score import RewardScorer
+            from shared.reward_model import RewardScorer
 
             self.scorer = RewardScorer(reward_model, device=device, dtype=dtype, max_length=max_length)
         self.batch_size = batch_size

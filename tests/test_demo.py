@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 from annotation_app.config import AppConfig
 from annotation_app.service import AnnotationService, VoteInput
 from annotation_app.storage import Candidate
-from shared.demo import Stage, loop_checks, run_stages
+from pipeline.demo import loop_checks
+from pipeline.stages import Stage, run_stages
 from tests.conftest import REPO_ROOT
 
 
@@ -51,7 +52,7 @@ def test_loop_checks_compare_sft_with_base_and_aligned_models_with_sft():
 @pytest.mark.slow
 def test_fast_demo_runs_the_whole_loop(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "shared.demo", "--scale", "fast", "--root", str(tmp_path)],
+        [sys.executable, "-m", "pipeline.demo", "--scale", "fast", "--root", str(tmp_path)],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
@@ -106,7 +107,7 @@ def test_fast_demo_runs_the_whole_loop(tmp_path):
         [
             sys.executable,
             "-m",
-            "shared.round",
+            "pipeline.round",
             "--root",
             str(tmp_path),
             "--scale",

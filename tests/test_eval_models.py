@@ -199,7 +199,7 @@ def test_rm_judged_score_and_win_rate_counting_ties_as_half(tiny_model_dir):
     assert judged["rm_score"].value == pytest.approx((14 + 2 + 3) / 3)
     assert judged["rm_score"].low <= judged["rm_score"].value <= judged["rm_score"].high
     assert set(reward_judged.judge(LengthScorer(), ["q"], ["a"], n=10)) == {"rm_score"}
-    from reward.score import RewardScorer  # the real scorer: a causal-LM directory gets a new score head
+    from shared.reward_model import RewardScorer  # the real scorer: a causal-LM directory gets a new score head
 
     scores = RewardScorer(tiny_model_dir, device="cpu").score(["Buğday?"] * 2, ["Sonbaharda.", "Bilmem."], batch_size=2)
     assert len(scores) == 2 and all(isinstance(s, float) for s in scores)

@@ -25,7 +25,7 @@ class Scorer(Protocol):
 
 
 def load_scorer(reward_model: str, device: str | None = None) -> Scorer:
-    from reward.score import RewardScorer
+    from shared.reward_model import RewardScorer
 
     return RewardScorer(reward_model, device=device)
 

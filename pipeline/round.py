@@ -1,7 +1,7 @@
 """One annotation round: export the app's votes → retrain the reward model and DPO on seed + new votes →
-re-evaluate → generate the next candidates into the app. `make round` (or `python -m shared.round`).
+re-evaluate → generate the next candidates into the app. `make round` (or `python -m pipeline.round`).
 
-Works on the demo's outputs by default (`--root` as for `shared.demo`): the app database
+Works on the demo's outputs by default (`--root` as for `pipeline.demo`): the app database
 <root>/artifacts/annotation/demo.db and the SFT model <root>/artifacts/sft/tiny. The round's models, exports and
 report go to <root>/artifacts/rounds/<name>/, its TensorBoard runs to <root>/runs/rounds/<name>/. `--scale`
 picks the demo scale's training steps and evaluation limits.
@@ -14,7 +14,8 @@ import os
 import sys
 import time
 
-from shared.demo import ACCELERATE, REPO_ROOT, SCALES, Stage, jsonl_rows, run_stages, with_app_export
+from pipeline.demo import SCALES
+from pipeline.stages import ACCELERATE, REPO_ROOT, Stage, jsonl_rows, run_stages, with_app_export
 
 
 def round_dir(args) -> str:
@@ -120,7 +121,7 @@ def round_stages(args) -> list[Stage]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m shared.round", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m pipeline.round", description=__doc__)
     parser.add_argument("--root", default=".", help="where the demo's artifacts/ and runs/ are (relative to the repo)")
     parser.add_argument("--scale", choices=sorted(SCALES), default=os.environ.get("DEMO_SCALE", "full"))
     parser.add_argument("--db", default=None, help="app database URL (default: the demo's)")

@@ -1,0 +1,67 @@
+"""Data: reading, schemas, validation with rejects, cleaning, balancing, splits, mixtures and the `prepare`
+command. Every row keeps its origin (file and line), so a problem is reported as `file:line: field: reason`.
+Rows skipped by policy (invalid with `on_invalid: skip`, duplicates, too long, not Turkish...) go to a rejects
+JSONL with the reason, and each step's count is logged — nothing disappears silently.
+
+One module per concern; this package keeps every name importable as `from shared.data import ...`.
+"""
+
+from shared.data.cleaning import CleaningConfig, StepReport, clean, example_text, turkish_key
+from shared.data.mixing import balance, mix, split_rows
+from shared.data.preferences import is_critical_safety, to_conversational_preference, trainable_preferences
+from shared.data.prepare import PrepareConfig, prepare
+from shared.data.readers import LOCAL_SUFFIXES, DataError, Row, read_rows
+from shared.data.schemas import (
+    SCHEMAS,
+    AnnotationPrompt,
+    FieldError,
+    MCQItem,
+    OpenQAItem,
+    PreferenceExample,
+    PromptCompletion,
+    SFTConversation,
+    UnpairedExample,
+)
+from shared.data.sources import DataSource, load_sources, parse_sources
+from shared.data.validation import Rejects, load_examples, strip_origin, write_jsonl
+from shared.taxonomy import CATEGORIES, CRITICAL_SAFETY_DEFECTS, DEFECTS, ROLES
+
+__all__ = [
+    "CATEGORIES",
+    "CRITICAL_SAFETY_DEFECTS",
+    "DEFECTS",
+    "LOCAL_SUFFIXES",
+    "ROLES",
+    "SCHEMAS",
+    "AnnotationPrompt",
+    "CleaningConfig",
+    "DataError",
+    "DataSource",
+    "FieldError",
+    "MCQItem",
+    "OpenQAItem",
+    "PreferenceExample",
+    "PrepareConfig",
+    "PromptCompletion",
+    "Rejects",
+    "Row",
+    "SFTConversation",
+    "StepReport",
+    "UnpairedExample",
+    "balance",
+    "clean",
+    "example_text",
+    "is_critical_safety",
+    "load_examples",
+    "load_sources",
+    "mix",
+    "parse_sources",
+    "prepare",
+    "read_rows",
+    "split_rows",
+    "strip_origin",
+    "to_conversational_preference",
+    "trainable_preferences",
+    "turkish_key",
+    "write_jsonl",
+]

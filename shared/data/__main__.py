@@ -1,0 +1,3 @@
+from shared.data.prepare import main
+
+raise SystemExit(main())

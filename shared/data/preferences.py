@@ -1,0 +1,33 @@
+"""Preference rows for training: which pairs carry a preference, which are critical for safety, and TRL's
+conversational form."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.data.validation import Rejects
+from shared.taxonomy import CRITICAL_SAFETY_DEFECTS
+
+
+def is_critical_safety(row: dict[str, Any]) -> bool:
+    return row.get("defect") in CRITICAL_SAFETY_DEFECTS or bool(row.get("meta", {}).get("critical_safety"))
+
+
+def trainable_preferences(rows: list[dict[str, Any]], rejects: Rejects) -> list[dict[str, Any]]:
+    """Drop pairs that carry no preference — ties (strength 0) and "both bad" — into rejects, by policy."""
+    kept = []
+    for row in rows:
+        if row.get("strength") == 0 or row.get("meta", {}).get("choice") in {"tie", "both_bad"}:
+            rejects.add(row, "policy", "tie or both bad: no preference to learn")
+        else:
+            kept.append(row)
+    return kept
+
+
+def to_conversational_preference(row: dict[str, Any]) -> dict[str, Any]:
+    """Plain-text preference row → TRL's conversational form, so the chat template is applied."""
+    return {
+        "prompt": [{"role": "user", "content": row["prompt"]}],
+        "chosen": [{"role": "assistant", "content": row["chosen"]}],
+        "rejected": [{"role": "assistant", "content": row["rejected"]}],
+    }
