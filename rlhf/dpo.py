@@ -21,13 +21,13 @@ from shared.checkpoints import resolve_resume
 from shared.config import parse_config
 from shared.data import Rejects, load_sources, parse_sources, to_conversational_preference, trainable_preferences
 from shared.modeling import model_init_kwargs, peft_config, resolve_precision, save_trained, tensorboard_dir
-from shared.stage import finish_stage
+from shared.stage import StageArguments, finish_stage
 from shared.tensorboard import RankReportCallback
 from shared.tracking import ComputeTracker
 
 
 @dataclass
-class PreferenceScriptArguments:
+class PreferenceScriptArguments(StageArguments):
     method: str = field(default="dpo", metadata={"help": "dpo | kto"})
     train_data: list[str] = field(
         default_factory=lambda: ["data/preferences/train.jsonl"],
@@ -37,10 +37,7 @@ class PreferenceScriptArguments:
     on_invalid: str = "error"
     max_train_samples: int | None = None
     max_eval_samples: int | None = None
-    merge_adapter: bool = False
-    runs_dir: str = "runs"
     eval_config: str | None = None
-    country_iso_code: str = "TUR"
 
 
 def load_rows(specs: list[str], method: str, on_invalid: str, rejects: Rejects, seed: int) -> list[dict]:
@@ -127,7 +124,7 @@ def main(script_args: PreferenceScriptArguments, training_args, model_args: Mode
             output_dir=output_dir,
             run_dir=run_dir,
             tokenizer=trainer.processing_class,
-            configs=(script_args, training_args, model_args),
+            script_args=script_args,
             training_args=training_args,
             model_args=model_args,
             data=script_args.train_data,

@@ -1,15 +1,38 @@
-"""The end of every training stage, in one place: tokenizer, resolved config, compute report, TensorBoard
-scalars, rejects and the model card (main process only)."""
+"""What the stage scripts share: their common arguments (each script's dataclass inherits `StageArguments`, so the
+YAML keys and CLI flags are the same everywhere) and the end of every training stage in one place — tokenizer,
+resolved config, compute report, TensorBoard scalars, rejects and the model card (main process only)."""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass, field
 
 from shared.config import save_resolved_config
 from shared.data import Rejects
+from shared.generation import DEFAULT_SYSTEM_PROMPT
 from shared.model_card import write_model_card
 from shared.tensorboard import log_scalars
 from shared.tracking import ComputeTracker
+
+
+@dataclass
+class StageArguments:
+    """Every stage script's own arguments start with these (all have defaults, so subclasses' fields must too)."""
+
+    runs_dir: str = field(default="runs", metadata={"help": "TensorBoard root: <runs_dir>/<stage>/<run_name>/"})
+    country_iso_code: str = field(default="TUR", metadata={"help": "electricity mix for the CO2 estimate"})
+    merge_adapter: bool = field(default=False, metadata={"help": "merge LoRA into the base and save a full model"})
+
+
+@dataclass
+class PromptStageArguments(StageArguments):
+    """Online RL, where the policy answers prompts: rlhf/ppo.py and rlhf/grpo.py."""
+
+    prompt_data: list[str] = field(
+        default_factory=lambda: ["data/prompts/annotation.jsonl"],
+        metadata={"help": "rows with `prompt`, or SFT rows (`messages`: first user turn)"},
+    )
+    max_prompts: int | None = None
+    system_prompt: str | None = DEFAULT_SYSTEM_PROMPT
 
 
 def finish_stage(
@@ -18,7 +41,7 @@ def finish_stage(
     output_dir: str,
     run_dir: str,
     tokenizer,
-    configs: tuple[Any, ...],
+    script_args,
     training_args,
     model_args,
     data: list[str],
@@ -27,21 +50,25 @@ def finish_stage(
     rejects: Rejects,
     step: int,
     notes: list[str] | None = None,
-    scalar_prefix: str = "final",
+    title: str | None = None,
+    scalars: dict[str, float] | None = None,
 ) -> None:
+    """Save everything but the weights. `title` defaults to "<STAGE>: <run_name>"; `scalars` (TensorBoard, next
+    to the compute report's) default to every numeric metric under `final/`."""
     tokenizer.save_pretrained(output_dir)
     tracker.write(output_dir)
-    save_resolved_config(output_dir, *configs)
+    save_resolved_config(output_dir, script_args, training_args, model_args)
     if rejects.rows:
         rejects.write(f"{output_dir}/rejects.jsonl")
-    numeric = {k: v for k, v in metrics.items() if isinstance(v, int | float)}
-    log_scalars(run_dir, {f"{scalar_prefix}/{k}": v for k, v in numeric.items()} | tracker.report.scalars(), step)
+    if scalars is None:
+        scalars = {f"final/{k}": v for k, v in metrics.items() if isinstance(v, int | float)}
+    log_scalars(run_dir, scalars | tracker.report.scalars(), step)
     notes = list(notes or [])
     if rejects.rows:
         notes.append(f"rows skipped by policy, per step (see rejects.jsonl): {rejects.counts()}")
     write_model_card(
         output_dir,
-        title=f"{stage.upper()}: {training_args.run_name}",
+        title=f"{title or stage.upper()}: {training_args.run_name}",
         stage=stage,
         base_model=model_args.model_name_or_path,
         data=data,

@@ -10,9 +10,10 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from trl import ModelConfig, TrlParser
 
-from rlhf.ppo import PPOScriptArguments, load_prompts
+from rlhf.ppo import PPOScriptArguments
 from rlhf.ppo_trainer import PPOArguments
 from rlhf.rewards import parse_reward_terms
+from shared.data import load_prompts
 from tests.conftest import REPO_ROOT
 
 PROMPTS = [

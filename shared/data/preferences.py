@@ -1,10 +1,11 @@
-"""Preference rows for training: which pairs carry a preference, which are critical for safety, and TRL's
-conversational form."""
+"""Preference rows for training: which pairs carry a preference, which are critical for safety, TRL's
+conversational form, and the rows the reward model trains on."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from shared.data.sources import load_sources, parse_sources
 from shared.data.validation import Rejects
 from shared.taxonomy import CRITICAL_SAFETY_DEFECTS
 
@@ -31,3 +32,9 @@ def to_conversational_preference(row: dict[str, Any]) -> dict[str, Any]:
         "chosen": [{"role": "assistant", "content": row["chosen"]}],
         "rejected": [{"role": "assistant", "content": row["rejected"]}],
     }
+
+
+def preference_rows(specs: list[str], on_invalid: str, rejects: Rejects, seed: int) -> list[dict[str, Any]]:
+    """The preference pairs of these sources that carry a preference (ties and "both bad" go to the rejects)."""
+    rows = load_sources(parse_sources(specs, "preference"), on_invalid=on_invalid, rejects=rejects, seed=seed)
+    return trainable_preferences(rows, rejects)
