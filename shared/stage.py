@@ -24,6 +24,21 @@ class StageArguments:
 
 
 @dataclass
+class PreferenceScriptArguments(StageArguments):
+    """The arguments of rlhf/dpo.py and rlhf/kto.py: offline preference optimisation from labelled data."""
+
+    train_data: list[str] = field(
+        default_factory=lambda: ["data/preferences/train.jsonl"],
+        metadata={"help": "preference pairs (or, for KTO, unpaired rows with `label`)"},
+    )
+    eval_data: list[str] = field(default_factory=lambda: ["data/preferences/test.jsonl"])
+    on_invalid: str = "error"
+    max_train_samples: int | None = None
+    max_eval_samples: int | None = None
+    eval_config: str | None = None
+
+
+@dataclass
 class PromptStageArguments(StageArguments):
     """Online RL, where the policy answers prompts: rlhf/ppo.py and rlhf/grpo.py."""
 
@@ -33,6 +48,13 @@ class PromptStageArguments(StageArguments):
     )
     max_prompts: int | None = None
     system_prompt: str | None = DEFAULT_SYSTEM_PROMPT
+
+
+def reference_model_note(ref_model, use_peft: bool) -> str:
+    """How a TRL preference trainer holds its reference policy (for the model card)."""
+    if ref_model is not None:
+        return "frozen copy of the SFT model"
+    return "adapter-disabled policy (no second model)" if use_peft else "precomputed log-probs"
 
 
 def finish_stage(

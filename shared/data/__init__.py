@@ -10,7 +10,9 @@ One module per concern; this package keeps every name importable as `from shared
 from shared.data.cleaning import CleaningConfig, StepReport, clean, example_text, turkish_key
 from shared.data.mixing import balance, mix, split_rows
 from shared.data.preferences import (
+    dpo_rows,
     is_critical_safety,
+    kto_rows,
     preference_rows,
     to_conversational_preference,
     trainable_preferences,
@@ -57,8 +59,10 @@ __all__ = [
     "UnpairedExample",
     "balance",
     "clean",
+    "dpo_rows",
     "example_text",
     "is_critical_safety",
+    "kto_rows",
     "load_examples",
     "load_prompts",
     "load_sources",
