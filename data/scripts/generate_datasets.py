@@ -335,14 +335,26 @@ def dose_values(lo: float, hi: float, unit: str, mode: str) -> tuple[float, floa
     return lo, hi, unit
 
 
+def answer_window(window: str, mode: str, rng: random.Random) -> str:
+    """The month window an answer gives: the true one, or (mode "season") a shifted one that misses it."""
+    if mode != "season":
+        return window
+    return rng.choice(wrong_windows(window, margin=1) or [shift_window(window, 6)])
+
+
+def with_tip_and_closer(parts: list[str], c: Crop, rng: random.Random, tip_share: float) -> str:
+    """The usual end of a crop answer: sometimes one of the crop's tips, then a closing sentence."""
+    if rng.random() < tip_share:
+        parts.append(rng.choice(c.t["tips"]))
+    parts.append(rng.choice(ANSWERS["crop_closers"]))
+    return sentences(*parts)
+
+
 def answer_sowing(u: dict, rng: random.Random, mode: str = "good", province: str | None = None) -> str:
     c: Crop = u["crop"]
     e = u["entry"]
     text = ANSWERS["sowing"]
-    window = e["window"]
-    if mode == "season":
-        window = rng.choice(wrong_windows(window, margin=1) or [shift_window(window, 6)])
-    v = question_vars(u, province) | {"W": window}
+    v = question_vars(u, province) | {"W": answer_window(e["window"], mode, rng)}
     core = fill(rng.choice(text["core"]), v)
     if province:
         core = fill(rng.choice(text["core_in_province"]), v)
@@ -353,20 +365,14 @@ def answer_sowing(u: dict, rng: random.Random, mode: str = "good", province: str
     if sr and rng.random() < 0.7:
         lo, hi, unit = dose_values(sr["min"], sr["max"], sr["unit"], mode)
         parts.append(fill(text["seed_plan"], v, RANGE=fmt_range(lo, hi, unit)))
-    if rng.random() < 0.6:
-        parts.append(rng.choice(c.t["tips"]))
-    parts.append(rng.choice(ANSWERS["crop_closers"]))
-    return sentences(*parts)
+    return with_tip_and_closer(parts, c, rng, tip_share=0.6)
 
 
 def answer_harvest(u: dict, rng: random.Random, mode: str = "good", province: str | None = None) -> str:
     c: Crop = u["crop"]
     h = c.t["harvest"]
     text = ANSWERS["harvest"]
-    window = h["window"]
-    if mode == "season":
-        window = rng.choice(wrong_windows(window, margin=1) or [shift_window(window, 6)])
-    v = question_vars(u, province) | {"W": window}
+    v = question_vars(u, province) | {"W": answer_window(h["window"], mode, rng)}
     core = fill(rng.choice(text["core"]), v)
     if province:
         core = fill(text["core_in_province"], v)
@@ -379,10 +385,7 @@ def answer_harvest(u: dict, rng: random.Random, mode: str = "good", province: st
         parts.append(fill(rng.choice(text["yield"]), v, RANGE=fmt_range(lo, hi, unit)))
         if y.get("note") and rng.random() < 0.5:
             parts.append(y["note"])
-    if rng.random() < 0.5:
-        parts.append(rng.choice(c.t["tips"]))
-    parts.append(rng.choice(ANSWERS["crop_closers"]))
-    return sentences(*parts)
+    return with_tip_and_closer(parts, c, rng, tip_share=0.5)
 
 
 def answer_seed(u: dict, rng: random.Random, mode: str = "good", province: str | None = None) -> str:
@@ -398,10 +401,7 @@ def answer_seed(u: dict, rng: random.Random, mode: str = "good", province: str |
     if sow and rng.random() < 0.6:
         e = rng.choice(sow)
         parts.append(fill(text["sowing_time"], v, RL=loc(e["region"]), W=e["window"]))
-    if rng.random() < 0.5:
-        parts.append(rng.choice(c.t["tips"]))
-    parts.append(rng.choice(ANSWERS["crop_closers"]))
-    return sentences(*parts)
+    return with_tip_and_closer(parts, c, rng, tip_share=0.5)
 
 
 def answer_fert(u: dict, rng: random.Random, mode: str = "good", province: str | None = None) -> str:
