@@ -126,7 +126,6 @@ def main(script_args: RewardScriptArguments, training_args: RewardConfig, model_
         finish_stage(
             stage="reward",
             title="Reward model",
-            output_dir=output_dir,
             run_dir=run_dir,
             tokenizer=tokenizer,
             script_args=script_args,

@@ -23,7 +23,7 @@ from trl import GRPOConfig, GRPOTrainer, ModelConfig
 from rlhf.rewards import RewardArguments, parse_reward_terms, rule_reward
 from shared.checkpoints import resolve_resume
 from shared.config import optional_value, parse_config
-from shared.data import Rejects, load_prompts
+from shared.data import load_prompts
 from shared.generation import chat_messages
 from shared.modeling import model_init_kwargs, peft_config, resolve_precision, save_trained, tensorboard_dir
 from shared.stage import PromptStageArguments, finish_stage
@@ -140,7 +140,6 @@ def main(script_args: GRPOScriptArguments, training_args: GRPOConfig, model_args
         )
         finish_stage(
             stage="grpo",
-            output_dir=output_dir,
             run_dir=run_dir,
             tokenizer=tokenizer,
             script_args=script_args,
@@ -149,7 +148,6 @@ def main(script_args: GRPOScriptArguments, training_args: GRPOConfig, model_args
             data=script_args.prompt_data,
             metrics=metrics,
             tracker=tracker,
-            rejects=Rejects(),
             step=trainer.state.global_step,
             notes=[
                 f"reference model: {reference}",

@@ -69,7 +69,6 @@ def main(script_args: PreferenceScriptArguments, training_args: KTOConfig, model
             metrics |= evaluate_stage(output_dir, script_args.eval_config, run_dir)
         finish_stage(
             stage="kto",
-            output_dir=output_dir,
             run_dir=run_dir,
             tokenizer=trainer.processing_class,
             script_args=script_args,

@@ -24,7 +24,7 @@ from trl import ModelConfig
 from rlhf.ppo_trainer import PPOArguments, PPOTrainer, TokenValueModel
 from rlhf.rewards import CombinedReward, RewardArguments, parse_reward_terms
 from shared.config import optional_value, parse_config
-from shared.data import Rejects, load_prompts
+from shared.data import load_prompts
 from shared.modeling import cpu_supports_bf16, is_adapter_dir, model_init_kwargs, peft_config, tensorboard_dir
 from shared.stage import PromptStageArguments, finish_stage
 from shared.tracking import ComputeTracker
@@ -172,7 +172,6 @@ def main(script_args: PPOScriptArguments, args: PPOArguments, model_args: ModelC
         ]
         finish_stage(
             stage="ppo",
-            output_dir=args.output_dir,
             run_dir=run_dir,
             tokenizer=tokenizer,
             script_args=script_args,
@@ -181,7 +180,6 @@ def main(script_args: PPOScriptArguments, args: PPOArguments, model_args: ModelC
             data=script_args.prompt_data,
             metrics=metrics,
             tracker=tracker,
-            rejects=Rejects(),
             step=trainer.step,
             notes=notes,
         )

@@ -106,7 +106,6 @@ def main(script_args: SFTScriptArguments, training_args: SFTConfig, model_args: 
             metrics |= evaluate_stage(output_dir, script_args.eval_config, run_dir)
         finish_stage(
             stage="sft",
-            output_dir=output_dir,
             run_dir=run_dir,
             tokenizer=tokenizer,
             script_args=script_args,

@@ -60,7 +60,6 @@ def reference_model_note(ref_model, use_peft: bool) -> str:
 def finish_stage(
     *,
     stage: str,
-    output_dir: str,
     run_dir: str,
     tokenizer,
     script_args,
@@ -69,14 +68,16 @@ def finish_stage(
     data: list[str],
     metrics: dict[str, float],
     tracker: ComputeTracker,
-    rejects: Rejects,
     step: int,
+    rejects: Rejects | None = None,
     notes: list[str] | None = None,
     title: str | None = None,
     scalars: dict[str, float] | None = None,
 ) -> None:
-    """Save everything but the weights. `title` defaults to "<STAGE>: <run_name>"; `scalars` (TensorBoard, next
-    to the compute report's) default to every numeric metric under `final/`."""
+    """Save everything but the weights into `training_args.output_dir`. `title` defaults to "<STAGE>: <run_name>";
+    `scalars` (TensorBoard, next to the compute report's) default to every numeric metric under `final/`."""
+    output_dir = training_args.output_dir
+    rejects = rejects or Rejects()
     tokenizer.save_pretrained(output_dir)
     tracker.write(output_dir)
     save_resolved_config(output_dir, script_args, training_args, model_args)
