@@ -160,3 +160,13 @@ def test_data_card_is_current():
     text = card.CARD.read_text(encoding="utf-8")
     assert "<!-- fertility:begin -->" in text and "<!-- fertility:end -->" in text
     assert card.render(text, card.stats_markdown()) == text, "run python data/scripts/data_card.py"
+
+
+def test_generator_reproduces_the_committed_files(tmp_path, capsys):
+    """The generator (code + data/templates + data/kb) and the committed files stay in step, byte for byte."""
+    generator = _load_module("generate_datasets")
+    assert generator.main(["--out-root", str(tmp_path)]) == 0
+    for rel in ALL_FILES:
+        assert (tmp_path / rel).read_bytes() == (DATA / rel).read_bytes(), (
+            f"{rel}: run data/scripts/generate_datasets.py"
+        )
