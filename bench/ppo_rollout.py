@@ -47,7 +47,7 @@ def load_prompts(count: int) -> list[str]:
     path = REPO_ROOT / "data/prompts/annotation.jsonl"
     prompts = []
     if path.is_file():
-        from rlhf.ppo import load_prompts as read
+        from shared.data import load_prompts as read
 
         prompts = read([str(path)])
     prompts = prompts or FALLBACK_PROMPTS

@@ -1,10 +1,13 @@
-"""Held-out metrics of a reward model on preference pairs: accuracy, margin, calibration, per-group accuracy."""
+"""Held-out metrics of a reward model on preference pairs: accuracy, margin, calibration, per-group accuracy; and
+the check that a saved reward model scores like the trained one."""
 
 from __future__ import annotations
 
+import json
 import math
 import random
 from collections import defaultdict
+from pathlib import Path
 
 
 def bradley_terry_probability(score_a: float, score_b: float) -> float:
@@ -61,3 +64,13 @@ def preference_metrics(
         for value, oks in sorted(per_value.items()):
             metrics[f"accuracy/{group_name}/{value}"] = sum(oks) / len(oks)
     return metrics
+
+
+def check_reload(in_memory: list[float], reloaded: list[float], output_dir: str, tolerance: float = 1e-4) -> None:
+    """The saved model must score exactly like the trained one (LoRA head/adapter loss is a known bug class)."""
+    worst = max((abs(a - b) for a, b in zip(in_memory, reloaded)), default=0.0)
+    if worst > tolerance:
+        raise RuntimeError(f"{output_dir}: reloaded reward model scores differ from the trained model by {worst:.2e}")
+    (Path(output_dir) / "reload_check.json").write_text(
+        json.dumps({"pairs": len(in_memory) // 2, "max_abs_diff": worst})
+    )

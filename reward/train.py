@@ -10,27 +10,25 @@ output directory is a plain `AutoModelForSequenceClassification`; `merge_adapter
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from datasets import Dataset
 from transformers import AutoTokenizer
 from trl import ModelConfig, RewardConfig, RewardTrainer
 
-from reward.evaluation import preference_metrics
+from reward.evaluation import check_reload, preference_metrics
 from shared.checkpoints import resolve_resume
-from shared.config import parse_config, save_resolved_config
-from shared.data import Rejects, is_critical_safety, load_sources, parse_sources, trainable_preferences
-from shared.model_card import write_model_card
+from shared.config import parse_config
+from shared.data import Rejects, is_critical_safety, preference_rows
 from shared.modeling import model_init_kwargs, peft_config, resolve_precision, save_trained, tensorboard_dir
 from shared.reward_model import RewardScorer, reward_conversation
-from shared.tensorboard import RankReportCallback, log_scalars
+from shared.stage import StageArguments, finish_stage
+from shared.tensorboard import RankReportCallback
 from shared.tracking import ComputeTracker
 
 
 @dataclass
-class RewardScriptArguments:
+class RewardScriptArguments(StageArguments):
     train_data: list[str] = field(
         default_factory=lambda: ["data/preferences/train.jsonl"],
         metadata={"help": "files/Hub ids (`path=weight` for a mixture): seed + app exports"},
@@ -41,9 +39,7 @@ class RewardScriptArguments:
     margin_scale: float = 0.5
     safety_weight: int = field(default=1, metadata={"help": "repeat critical-safety pairs this many times"})
     max_train_samples: int | None = None
-    merge_adapter: bool = True
-    runs_dir: str = "runs"
-    country_iso_code: str = "TUR"
+    merge_adapter: bool = field(default=True, metadata={"help": "LoRA: save adapter + score head merged (plain model)"})
 
 
 def preference_dataset(
@@ -71,16 +67,6 @@ def preference_dataset(
     return Dataset.from_list(records)
 
 
-def check_reload(in_memory: list[float], reloaded: list[float], output_dir: str, tolerance: float = 1e-4) -> None:
-    """The saved model must score exactly like the trained one (LoRA head/adapter loss is a known bug class)."""
-    worst = max((abs(a - b) for a, b in zip(in_memory, reloaded)), default=0.0)
-    if worst > tolerance:
-        raise RuntimeError(f"{output_dir}: reloaded reward model scores differ from the trained model by {worst:.2e}")
-    (Path(output_dir) / "reload_check.json").write_text(
-        json.dumps({"pairs": len(in_memory) // 2, "max_abs_diff": worst})
-    )
-
-
 def main(script_args: RewardScriptArguments, training_args: RewardConfig, model_args: ModelConfig) -> dict:
     training_args = resolve_precision(training_args)
     run_dir = tensorboard_dir(script_args.runs_dir, "reward", training_args.run_name or "reward")
@@ -88,16 +74,10 @@ def main(script_args: RewardScriptArguments, training_args: RewardConfig, model_
     # Data
     rejects = Rejects()
 
-    def load(specs: list[str]) -> list[dict]:
-        rows = load_sources(
-            parse_sources(specs, "preference"),
-            on_invalid=script_args.on_invalid,
-            rejects=rejects,
-            seed=training_args.seed,
-        )
-        return trainable_preferences(rows, rejects)
-
-    train_rows, eval_rows = load(script_args.train_data), load(script_args.eval_data)
+    train_rows, eval_rows = (
+        preference_rows(specs, script_args.on_invalid, rejects, training_args.seed)
+        for specs in (script_args.train_data, script_args.eval_data)
+    )
     train_rows = train_rows[: script_args.max_train_samples] if script_args.max_train_samples else train_rows
     tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path)
     train_dataset = preference_dataset(train_rows, tokenizer, training_args.max_length, rejects, script_args)
@@ -143,30 +123,24 @@ def main(script_args: RewardScriptArguments, training_args: RewardConfig, model_
         chosen, rejected = reloaded[: len(prompts)], reloaded[len(prompts) :]
         groups = {"defect": [r.get("defect") for r in eval_rows], "category": [r.get("category") for r in eval_rows]}
         metrics |= preference_metrics(chosen, rejected, groups)
-        log_scalars(
-            run_dir,
-            {f"heldout/{k}": v for k, v in metrics.items()} | tracker.report.scalars(),
-            trainer.state.global_step,
-        )
-        if rejects.rows:
-            rejects.write(f"{output_dir}/rejects.jsonl")
-        tracker.write(output_dir)
-        save_resolved_config(output_dir, script_args, training_args, model_args)
-        write_model_card(
-            output_dir,
-            title=f"Reward model: {training_args.run_name}",
+        finish_stage(
             stage="reward",
-            base_model=model_args.model_name_or_path,
-            data=script_args.train_data,
+            title="Reward model",
+            run_dir=run_dir,
+            tokenizer=tokenizer,
+            script_args=script_args,
             training_args=training_args,
             model_args=model_args,
+            data=script_args.train_data,
             metrics=metrics,
-            compute=tracker.report.to_dict(),
+            tracker=tracker,
+            rejects=rejects,
+            step=trainer.state.global_step,
             notes=[
                 f"held-out: {script_args.eval_data}",
                 "load with AutoModelForSequenceClassification (num_labels=1) or shared.reward_model.RewardScorer",
-                f"rejects by step: {rejects.counts()}",
             ],
+            scalars={f"heldout/{k}": v for k, v in metrics.items()},
         )
         trainer.accelerator.print(
             f"reward model: held-out accuracy {metrics['accuracy']:.3f}, ECE {metrics['ece']:.3f} → {output_dir}"

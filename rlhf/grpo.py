@@ -12,35 +12,28 @@ TensorBoard: `<runs_dir>/grpo/<run_name>/` (per-term rewards under `rewards/<ter
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from datasets import Dataset
 from transformers import AutoTokenizer
 from trl import GRPOConfig, GRPOTrainer, ModelConfig
 
-from rlhf.ppo import load_prompts, optional_value
 from rlhf.rewards import RewardArguments, parse_reward_terms, rule_reward
-from shared.config import parse_config
-from shared.data import Rejects
-from shared.generation import DEFAULT_SYSTEM_PROMPT, chat_messages
+from shared.checkpoints import resolve_resume
+from shared.config import optional_value, parse_config
+from shared.data import load_prompts
+from shared.generation import chat_messages
 from shared.modeling import model_init_kwargs, peft_config, resolve_precision, save_trained, tensorboard_dir
-from shared.stage import finish_stage
+from shared.stage import PromptStageArguments, finish_stage
 from shared.tensorboard import RankReportCallback
 from shared.tracking import ComputeTracker
 
 
 @dataclass
-class GRPOScriptArguments(RewardArguments):
-    prompt_data: list[str] = field(
-        default_factory=lambda: ["data/prompts/annotation.jsonl"],
-        metadata={"help": "rows with `prompt`, or SFT rows (`messages`: first user turn)"},
-    )
-    max_prompts: int | None = None
-    system_prompt: str | None = DEFAULT_SYSTEM_PROMPT
-    merge_adapter: bool = False
-    runs_dir: str = "runs"
-    country_iso_code: str = "TUR"
+class GRPOScriptArguments(RewardArguments, PromptStageArguments):
+    """Prompts and stage settings (`PromptStageArguments`) plus the reward terms (`RewardArguments`)."""
 
 
 def message_text(value) -> str:
@@ -55,6 +48,10 @@ def user_text(prompt) -> str:
         return prompt
     users = [m["content"] for m in prompt if m.get("role") == "user"]
     return users[-1] if users else message_text(prompt)
+
+
+def rule_scores(rule, prompts: list[str], completions: list[str]) -> list[float]:
+    return [rule(text) for text in completions]
 
 
 class TextReward:
@@ -80,13 +77,13 @@ def build_reward_funcs(
             from shared.reward_model import RewardScorer
 
             scorer = RewardScorer(script_args.reward_model, device=device, max_length=script_args.reward_max_length)
-            score = lambda p, c, s=scorer: s.score(p, c, batch_size=script_args.reward_batch_size)  # noqa: E731
+            score = partial(scorer.score, batch_size=script_args.reward_batch_size)
         else:
             try:
                 rule = rule_reward(name)
             except ValueError as error:
                 raise SystemExit(str(error)) from None
-            score = lambda p, c, rule=rule: [rule(x) for x in c]  # noqa: E731
+            score = partial(rule_scores, rule)
         funcs.append(TextReward(name, score))
         weights.append(weight)
     return funcs, weights
@@ -122,7 +119,9 @@ def main(script_args: GRPOScriptArguments, training_args: GRPOConfig, model_args
     )
 
     with ComputeTracker(script_args.country_iso_code) as tracker:
-        train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+        train_result = trainer.train(
+            resume_from_checkpoint=resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)
+        )
     rewards = reward_history(trainer.state.log_history)
     metrics = {"train_loss": train_result.training_loss}
     if rewards:
@@ -141,16 +140,14 @@ def main(script_args: GRPOScriptArguments, training_args: GRPOConfig, model_args
         )
         finish_stage(
             stage="grpo",
-            output_dir=output_dir,
             run_dir=run_dir,
             tokenizer=tokenizer,
-            configs=(script_args, training_args, model_args),
+            script_args=script_args,
             training_args=training_args,
             model_args=model_args,
             data=script_args.prompt_data,
             metrics=metrics,
             tracker=tracker,
-            rejects=Rejects(),
             step=trainer.state.global_step,
             notes=[
                 f"reference model: {reference}",

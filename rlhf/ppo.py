@@ -23,54 +23,23 @@ from trl import ModelConfig
 
 from rlhf.ppo_trainer import PPOArguments, PPOTrainer, TokenValueModel
 from rlhf.rewards import CombinedReward, RewardArguments, parse_reward_terms
-from shared.config import parse_config
-from shared.data import DataError, Rejects, read_rows
-from shared.generation import DEFAULT_SYSTEM_PROMPT
+from shared.config import optional_value, parse_config
+from shared.data import load_prompts
 from shared.modeling import cpu_supports_bf16, is_adapter_dir, model_init_kwargs, peft_config, tensorboard_dir
-from shared.stage import finish_stage
-from shared.text import normalize_turkish
+from shared.stage import PromptStageArguments, finish_stage
 from shared.tracking import ComputeTracker
 
 
 @dataclass
-class PPOScriptArguments(RewardArguments):
-    prompt_data: list[str] = field(
-        default_factory=lambda: ["data/prompts/annotation.jsonl"],
-        metadata={"help": "rows with `prompt`, or SFT rows (`messages`: first user turn)"},
-    )
+class PPOScriptArguments(RewardArguments, PromptStageArguments):
     eval_prompt_data: list[str] = field(default_factory=list, metadata={"help": "empty: split num_eval_prompts off"})
     num_eval_prompts: int = 16
-    max_prompts: int | None = None
-    system_prompt: str | None = DEFAULT_SYSTEM_PROMPT
     value_model: str | None = field(
         default=None, metadata={"help": "critic init; default: reward_model, else the policy"}
     )
     value_use_peft: bool | None = field(default=None, metadata={"help": "LoRA on the critic; default: as use_peft"})
     merge_adapter: bool = field(default=True, metadata={"help": "LoRA: save the policy merged (plain model)"})
     save_value_model: bool = True
-    runs_dir: str = "runs"
-    country_iso_code: str = "TUR"
-
-
-def load_prompts(specs: list[str], limit: int | None = None) -> list[str]:
-    """User prompts from annotation-prompt rows (`prompt`) or SFT rows (first user turn of `messages`);
-    normalised, de-duplicated, in file order."""
-    prompts: list[str] = []
-    for spec in specs:
-        for row in read_rows(spec):
-            if row.data is None:
-                raise DataError(f"{row.source}:{row.line}: {row.error}")
-            if isinstance(row.data.get("prompt"), str):
-                text = row.data["prompt"]
-            else:
-                users = [m.get("content") for m in row.data.get("messages") or [] if m.get("role") == "user"]
-                if not users:
-                    raise DataError(f"{row.source}:{row.line}: prompt: missing (no `prompt` and no user turn)")
-                text = users[0]
-            text = normalize_turkish(text).strip()
-            if text and text not in prompts:
-                prompts.append(text)
-    return prompts[:limit] if limit else prompts
 
 
 def torch_dtype(name: str | None):
@@ -131,11 +100,6 @@ def load_value_model(script_args: PPOScriptArguments, model_args: ModelConfig, a
         lora.modules_to_save = sorted(set(lora.modules_to_save or []) | {"score"})
         classifier = get_peft_model(classifier, lora)
     return TokenValueModel(classifier)
-
-
-def optional_value(value: str | None) -> str | None:
-    """`--reward_model none` (or null / empty) on the command line means no value."""
-    return None if value is None or value.strip().lower() in {"", "none", "null"} else value
 
 
 def main(script_args: PPOScriptArguments, args: PPOArguments, model_args: ModelConfig) -> dict:
@@ -208,16 +172,14 @@ def main(script_args: PPOScriptArguments, args: PPOArguments, model_args: ModelC
         ]
         finish_stage(
             stage="ppo",
-            output_dir=args.output_dir,
             run_dir=run_dir,
             tokenizer=tokenizer,
-            configs=(script_args, args, model_args),
+            script_args=script_args,
             training_args=args,
             model_args=model_args,
             data=script_args.prompt_data,
             metrics=metrics,
             tracker=tracker,
-            rejects=Rejects(),
             step=trainer.step,
             notes=notes,
         )

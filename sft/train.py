@@ -17,17 +17,17 @@ from transformers import AutoTokenizer
 from trl import ModelConfig, SFTConfig, SFTTrainer
 
 from shared.checkpoints import resolve_resume
-from shared.config import parse_config, save_resolved_config
+from shared.config import parse_config
 from shared.data import Rejects, load_sources, parse_sources, split_rows
 from shared.generation import DEFAULT_SYSTEM_PROMPT, with_system_prompt
-from shared.model_card import write_model_card
 from shared.modeling import model_init_kwargs, peft_config, resolve_precision, save_trained, tensorboard_dir
-from shared.tensorboard import RankReportCallback, SampleAnswersCallback, log_scalars
+from shared.stage import StageArguments, finish_stage
+from shared.tensorboard import RankReportCallback, SampleAnswersCallback
 from shared.tracking import ComputeTracker
 
 
 @dataclass
-class SFTScriptArguments:
+class SFTScriptArguments(StageArguments):
     train_data: list[str] = field(
         default_factory=lambda: ["data/sft/train.jsonl"],
         metadata={"help": "files or Hub ids, optionally `path=weight` for a mixture"},
@@ -41,10 +41,7 @@ class SFTScriptArguments:
     sample_prompts: list[str] = field(
         default_factory=lambda: ["Buğday ne zaman ekilir?", "Domateste yaprak kıvrılması neden olur?"]
     )
-    merge_adapter: bool = field(default=False, metadata={"help": "merge LoRA into the base and save a full model"})
-    runs_dir: str = "runs"
     eval_config: str | None = field(default=None, metadata={"help": "configs/eval/*.yaml: domain eval at the end"})
-    country_iso_code: str = "TUR"
 
 
 def conversations(rows: list[dict], system_prompt: str | None, limit: int | None) -> Dataset:
@@ -69,8 +66,6 @@ def main(script_args: SFTScriptArguments, training_args: SFTConfig, model_args: 
         eval_rows = load(script_args.eval_data)
     else:
         train_rows, eval_rows = split_rows(train_rows, script_args.validation_fraction, seed=training_args.seed)
-    if rejects.rows:
-        rejects.write(f"{training_args.output_dir}/rejects.jsonl")
     train_dataset = conversations(train_rows, script_args.system_prompt, script_args.max_train_samples)
     eval_dataset = conversations(eval_rows, script_args.system_prompt, script_args.max_eval_samples)
 
@@ -109,26 +104,19 @@ def main(script_args: SFTScriptArguments, training_args: SFTConfig, model_args: 
             from shared.eval.stage import evaluate_stage
 
             metrics |= evaluate_stage(output_dir, script_args.eval_config, run_dir)
-        compute = tracker.report.to_dict()
-        log_scalars(
-            run_dir,
-            {"eval/perplexity": metrics.get("eval_perplexity", float("nan")), **tracker.report.scalars()},
-            trainer.state.global_step,
-        )
-        tokenizer.save_pretrained(output_dir)
-        tracker.write(output_dir)
-        save_resolved_config(output_dir, script_args, training_args, model_args)
-        write_model_card(
-            output_dir,
-            title=f"SFT: {training_args.run_name}",
+        finish_stage(
             stage="sft",
-            base_model=model_args.model_name_or_path,
-            data=script_args.train_data,
+            run_dir=run_dir,
+            tokenizer=tokenizer,
+            script_args=script_args,
             training_args=training_args,
             model_args=model_args,
+            data=script_args.train_data,
             metrics=metrics,
-            compute=compute,
-            notes=[f"{len(rejects.rows)} invalid rows skipped (rejects.jsonl)"] if rejects.rows else None,
+            tracker=tracker,
+            rejects=rejects,
+            step=trainer.state.global_step,
+            scalars={"eval/perplexity": metrics.get("eval_perplexity", float("nan"))},
         )
         trainer.accelerator.print(f"SFT done: {metrics} → {output_dir}, logs in {run_dir}")
     trainer.accelerator.wait_for_everyone()

@@ -73,6 +73,11 @@ def parse_config(*dataclass_types: type, args: Sequence[str] | None = None) -> t
     return tuple(instances)
 
 
+def optional_value(value: str | None) -> str | None:
+    """`--reward_model none` (or null / empty) on the command line means no value."""
+    return None if value is None or value.strip().lower() in {"", "none", "null"} else value
+
+
 def to_dict(*configs: Any) -> dict[str, Any]:
     """Resolved configs as one plain dict (for saving next to a model and for model cards)."""
     merged: dict[str, Any] = {}

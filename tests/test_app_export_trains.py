@@ -1,4 +1,4 @@
-"""The app's DPO and KTO exports feed rlhf/dpo.py and reward/train.py unchanged (no conversion step)."""
+"""The app's DPO and KTO exports feed rlhf/dpo.py, rlhf/kto.py and reward/train.py unchanged (no conversion step)."""
 
 import pytest
 
@@ -45,7 +45,7 @@ def test_app_exports_train_dpo_kto_and_the_reward_model(tiny_model_dir, tmp_path
         *common,
     )
     run_stage(
-        "rlhf/dpo.py",
+        "rlhf/kto.py",
         "--config",
         "configs/rlhf/kto_tiny.yaml",
         "--train_data",

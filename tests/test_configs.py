@@ -5,8 +5,8 @@ import yaml
 from trl import DPOConfig, KTOConfig, ModelConfig, RewardConfig, SFTConfig, TrlParser
 
 from reward.train import RewardScriptArguments
-from rlhf.dpo import PreferenceScriptArguments
 from sft.train import SFTScriptArguments
+from shared.stage import PreferenceScriptArguments
 from tests.conftest import REPO_ROOT
 
 RECIPES = {  # folder or glob → the dataclasses its script parses (PPO/GRPO recipes: tests/test_ppo.py, test_grpo.py)

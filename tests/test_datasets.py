@@ -10,29 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from shared import taxonomy
+from shared.data import leakage
+
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"
-SUBDOMAINS = {
-    "tarla_bitkileri",
-    "sebze",
-    "meyve_bag",
-    "bitki_koruma",
-    "toprak_gubreleme",
-    "sulama",
-    "hayvancilik",
-    "iklim_takvim",
-    "destek_kooperatif",
-}
-DEFECTS = {
-    "wrong_dose_unit",
-    "wrong_season_region",
-    "unsafe_practice",
-    "vague",
-    "hallucinated_product",
-    "code_mixed",
-    "too_short",
-    "rude",
-}
+SUBDOMAINS = set(taxonomy.CATEGORIES)
+DEFECTS = set(taxonomy.DEFECTS)
 SFT_FILES = ["sft/train.jsonl", "sft/validation.jsonl"]
 PREF_FILES = ["preferences/train.jsonl", "preferences/test.jsonl"]
 EVAL_FILES = ["eval/mcq.jsonl", "eval/mcq_dev.jsonl", "eval/open_qa.jsonl"]
@@ -53,11 +37,6 @@ def _load_module(name: str):
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
-
-
-@pytest.fixture(scope="module")
-def leakage():
-    return _load_module("check_leakage")
 
 
 @pytest.mark.parametrize("rel", ALL_FILES)
@@ -148,14 +127,14 @@ def test_open_qa():
     assert set(r["subdomain"] for r in rows) == SUBDOMAINS
 
 
-def test_no_eval_train_leakage(leakage):
+def test_no_eval_train_leakage():
     report = leakage.find_leaks([DATA / f for f in EVAL_FILES], [DATA / f for f in SFT_FILES + PREF_FILES], ngram=8)
     assert report["n_exact"] == 0, report["exact_matches"][:5]
     assert report["mean_overlap"] < MEAN_NGRAM_OVERLAP_MAX, report
     assert report["max_overlap"] < MAX_NGRAM_OVERLAP_MAX, report
 
 
-def test_leak_detector_catches_normalised_duplicates(leakage, tmp_path):
+def test_leak_detector_catches_normalised_duplicates(tmp_path):
     ev = tmp_path / "eval.jsonl"
     tr = tmp_path / "train.jsonl"
     ev.write_text(
@@ -181,3 +160,13 @@ def test_data_card_is_current():
     text = card.CARD.read_text(encoding="utf-8")
     assert "<!-- fertility:begin -->" in text and "<!-- fertility:end -->" in text
     assert card.render(text, card.stats_markdown()) == text, "run python data/scripts/data_card.py"
+
+
+def test_generator_reproduces_the_committed_files(tmp_path, capsys):
+    """The generator (code + data/templates + data/kb) and the committed files stay in step, byte for byte."""
+    generator = _load_module("generate_datasets")
+    assert generator.main(["--out-root", str(tmp_path)]) == 0
+    for rel in ALL_FILES:
+        assert (tmp_path / rel).read_bytes() == (DATA / rel).read_bytes(), (
+            f"{rel}: run data/scripts/generate_datasets.py"
+        )

@@ -1,4 +1,5 @@
-"""DPO / KTO: real runs from a tiny policy; preference accuracy rises; LoRA needs no reference copy."""
+"""DPO (rlhf/dpo.py) and KTO (rlhf/kto.py): real runs from a tiny policy; preference accuracy rises; LoRA needs
+no reference copy."""
 
 import json
 
@@ -7,8 +8,9 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from trl import DPOConfig, ModelConfig
 
-from rlhf.dpo import PreferenceScriptArguments, build_trainer, load_rows
-from shared.data import Rejects
+from rlhf.dpo import build_trainer
+from shared.data import Rejects, kto_rows
+from shared.stage import PreferenceScriptArguments
 
 TRAIN = "data/preferences/train.jsonl"
 
@@ -83,18 +85,18 @@ def test_lora_dpo_uses_the_adapter_disabled_policy_as_reference(tiny_model_dir, 
 
 def test_kto_rows_come_from_pairs_or_unpaired_labels(tmp_path):
     rejects = Rejects()
-    rows = load_rows([TRAIN], "kto", "error", rejects, seed=0)
+    rows = kto_rows([TRAIN], "error", rejects, seed=0)
     assert {r["label"] for r in rows} == {True, False} and len(rows) % 2 == 0
     unpaired = tmp_path / "kto.jsonl"
     unpaired.write_text('{"prompt": "Soru?", "completion": "Yanıt.", "label": false}\n', encoding="utf-8")
-    assert load_rows([str(unpaired)], "kto", "error", rejects, seed=0)[0]["label"] is False
+    assert kto_rows([str(unpaired)], "error", rejects, seed=0)[0]["label"] is False
 
 
 @pytest.mark.slow
 def test_kto_runs_and_saves(tiny_model_dir, tmp_path, run_stage):
     out = tmp_path / "kto"
     run_stage(
-        "rlhf/dpo.py",
+        "rlhf/kto.py",
         *dpo_args(tiny_model_dir, out, tmp_path / "runs", config="configs/rlhf/kto_tiny.yaml", max_steps=6),
     )
     assert (out / "model.safetensors").is_file() and (tmp_path / "runs" / "kto" / "test").is_dir()

@@ -122,7 +122,10 @@ def test_harness_task_renders_the_same_prompt_and_target_as_our_scorer():
 
     task = yaml.safe_load((REPO_ROOT / "shared/eval/harness/tarim_mcq.yaml").read_text(encoding="utf-8"))
     item = {"question": "Buğday ne zaman ekilir?", "choices": ["a", "b", "c", "d", "e"], "answer": "C"}
-    render = lambda template: jinja2.Environment().from_string(template).render(**item)  # noqa: E731
+
+    def render(template: str) -> str:
+        return jinja2.Environment().from_string(template).render(**item)
+
     assert render(task["doc_to_text"]) == mcq.question_prompt(item["question"])
     assert render(task["doc_to_target"]) == "2" and render(task["doc_to_choice"]) == str(item["choices"])
     assert task["target_delimiter"] == " " and task["fewshot_delimiter"] == "\n\n"  # as mcq.build_context
@@ -132,8 +135,10 @@ def test_harness_task_renders_the_same_prompt_and_target_as_our_scorer():
 def test_report_bolds_the_best_by_direction_and_gives_deltas(tmp_path):
     from shared.eval.report import write_report
 
+    def entry(v):
+        return {"value": v, "low": v * 0.9, "high": v * 1.1}
+
     def result(acc, ppl, rouge):
-        entry = lambda v: {"value": v, "low": v * 0.9, "high": v * 1.1}  # noqa: E731
         return {
             "metrics": {"mcq_acc": entry(acc), "val_perplexity": entry(ppl), "rougeL": entry(rouge)},
             "mcq_subdomains": {"sebze": entry(acc)},

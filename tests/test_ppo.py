@@ -10,9 +10,10 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from trl import ModelConfig, TrlParser
 
-from rlhf.ppo import PPOScriptArguments, load_prompts
+from rlhf.ppo import PPOScriptArguments
 from rlhf.ppo_trainer import PPOArguments
 from rlhf.rewards import parse_reward_terms
+from shared.data import load_prompts
 from tests.conftest import REPO_ROOT
 
 PROMPTS = [
@@ -244,7 +245,10 @@ def target_word_preferences(tokenizer, count: int = 96, length: int = 16) -> lis
     with_word = [i for i in range(len(tokenizer)) if has_word[i] and i not in special]
     other = [i for i in range(len(tokenizer)) if not has_word[i] and i not in special]
     generator, rows = torch.Generator().manual_seed(0), []
-    pick = lambda pool: pool[int(torch.randint(len(pool), (1,), generator=generator))]  # noqa: E731
+
+    def pick(pool: list[int]) -> int:
+        return pool[int(torch.randint(len(pool), (1,), generator=generator))]
+
     for n in range(count):
         rejected = [pick(other) for _ in range(length)]
         chosen = list(rejected)

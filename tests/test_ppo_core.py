@@ -32,7 +32,9 @@ from rlhf.ppo_trainer import (
     sequence_inputs,
 )
 
-approx = lambda values, abs=1e-5: pytest.approx(values, abs=abs)  # noqa: E731
+
+def approx(values, abs=1e-5):
+    return pytest.approx(values, abs=abs)
 
 
 def t(*rows):

@@ -1,6 +1,7 @@
 """Build data/prompts/annotation.jsonl from src/annotation.txt.
 
-Each non-comment line: category|crop|region|season|prompt
+Each non-comment line: category|crop|region|season|prompt (category, region and season from `shared.taxonomy`).
+Run with the project installed: `.venv/bin/python data/handwritten/build_annotation.py`.
 """
 
 from __future__ import annotations
@@ -11,21 +12,10 @@ import unicodedata
 from collections import Counter
 from pathlib import Path
 
+from shared.taxonomy import CATEGORIES, REGIONS, SEASONS
+
 HERE = Path(__file__).resolve().parent
 OUT = HERE.parent / "prompts" / "annotation.jsonl"
-CATEGORIES = {
-    "tarla_bitkileri",
-    "sebze",
-    "meyve_bag",
-    "bitki_koruma",
-    "toprak_gubreleme",
-    "sulama",
-    "hayvancilik",
-    "iklim_takvim",
-    "destek_kooperatif",
-}
-REGIONS = {"Marmara", "Ege", "Akdeniz", "İç Anadolu", "Karadeniz", "Doğu Anadolu", "Güneydoğu Anadolu"}
-SEASONS = {"ilkbahar", "yaz", "sonbahar", "kış"}
 
 
 def main() -> int:

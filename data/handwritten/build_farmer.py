@@ -3,7 +3,8 @@
 Source format (one file per subdomain, src/<category>.txt): conversations are
 separated by a line containing only "===". Inside a conversation, lines starting
 with "S: " are farmer (user) turns and lines starting with "C: " are assistant
-answers; they must alternate S, C, S, C ...
+answers; they must alternate S, C, S, C ... Run with the project installed:
+`.venv/bin/python data/handwritten/build_farmer.py`.
 """
 
 from __future__ import annotations
@@ -13,25 +14,11 @@ import sys
 import unicodedata
 from pathlib import Path
 
+from shared.generation import DEFAULT_SYSTEM_PROMPT
+from shared.taxonomy import CATEGORIES
+
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "sft_farmer.jsonl"
-SYSTEM = (
-    "Sen Türkiye'deki çiftçilere yardımcı olan uzman bir ziraat mühendisisin. "
-    "Sorulara açık, pratik ve güvenli Türkçe yanıtlar verirsin; ilaç ve gübre dozlarını "
-    "birimleriyle verir, etiket talimatlarına ve hasat öncesi bekleme sürelerine "
-    "uyulmasını hatırlatırsın."
-)
-CATEGORIES = [
-    "tarla_bitkileri",
-    "sebze",
-    "meyve_bag",
-    "bitki_koruma",
-    "toprak_gubreleme",
-    "sulama",
-    "hayvancilik",
-    "iklim_takvim",
-    "destek_kooperatif",
-]
 
 
 def parse(path: Path) -> list[list[tuple[str, str]]]:
@@ -71,7 +58,7 @@ def main() -> int:
                     if key in seen:
                         raise ValueError(f"duplicate question: {text!r}")
                     seen.add(key)
-            messages = [{"role": "system", "content": SYSTEM}]
+            messages = [{"role": "system", "content": DEFAULT_SYSTEM_PROMPT}]
             messages += [{"role": r, "content": unicodedata.normalize("NFC", t)} for r, t in turns]
             rows.append({"messages": messages, "category": cat, "source": "handwritten"})
     with OUT.open("w", encoding="utf-8", newline="\n") as f:

@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Generate the project's Turkish datasets from the knowledge base (deterministic).
 
-Reads ``data/kb/*.yaml`` (and, when present, ``data/handwritten/sft_farmer.jsonl``) and writes:
+Reads ``data/kb/*.yaml`` (the facts), ``data/templates/*.yaml`` (the Turkish wording: question and answer
+templates, phrases, grammar forms, provinces) and, when present, ``data/handwritten/sft_farmer.jsonl``, and writes:
 
 * ``data/sft/{train,validation}.jsonl``          conversational SFT rows (messages, category, source)
 * ``data/preferences/{train,test}.jsonl``        preference pairs with a labelled defect
@@ -9,13 +10,15 @@ Reads ``data/kb/*.yaml`` (and, when present, ``data/handwritten/sft_farmer.jsonl
 * ``data/eval/open_qa.jsonl``                    open questions with reference + atomic facts
 
 Everything is driven by ``random.Random(SEED)`` instances, iterates over sorted inputs and writes
-NFC-normalised UTF-8 JSONL (``ensure_ascii=False``), so re-running produces byte-identical files.
+NFC-normalised UTF-8 JSONL (``ensure_ascii=False``), so re-running produces byte-identical files. A template
+list is drawn from with the random generator, so changing a list's length changes every file after it.
 
-Training-side question templates (``Q_*``) and evaluation-side templates (``EVAL_*``) are kept in
-separate lists; eval questions are checked against every training question with
-``check_leakage.find_leaks`` before the files are written.
+Training-side question templates (``questions.yaml``) and evaluation-side templates (``eval_questions.yaml``)
+are kept apart; eval questions are checked against every training question with ``shared.data.leakage``
+before the files are written.
 
-Usage: ``python data/scripts/generate_datasets.py [--seed N] [--out-root DIR]``
+Usage: ``python data/scripts/generate_datasets.py [--seed N] [--out-root DIR]`` (with the project installed,
+e.g. ``.venv/bin/python``).
 """
 
 from __future__ import annotations
@@ -33,10 +36,13 @@ from pathlib import Path
 
 import yaml
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[1]
-sys.path.insert(0, str(HERE))
-from check_leakage import find_leaks, normalize  # noqa: E402
+from shared.data.leakage import find_leaks, question_key
+from shared.generation import DEFAULT_SYSTEM_PROMPT
+from shared.taxonomy import CATEGORIES, DEFECTS
+from shared.text import turkish_lower, turkish_upper
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATES = ROOT / "data" / "templates"
 
 SEED = 20240601
 SFT_TARGET = 1950  # generated conversations (hand-written rows come on top)
@@ -45,46 +51,32 @@ PREF_PER_DEFECT = 88
 PREF_TEST_SHARE = 0.15
 OPEN_QA_PER_SUBDOMAIN = 21
 MCQ_DEV_PER_SUBDOMAIN = 5
-
-SUBDOMAINS = [
-    "tarla_bitkileri",
-    "sebze",
-    "meyve_bag",
-    "bitki_koruma",
-    "toprak_gubreleme",
-    "sulama",
-    "hayvancilik",
-    "iklim_takvim",
-    "destek_kooperatif",
-]
-DEFECTS = [
-    "wrong_dose_unit",
-    "wrong_season_region",
-    "unsafe_practice",
-    "vague",
-    "hallucinated_product",
-    "code_mixed",
-    "too_short",
-    "rude",
-]
 STRENGTH = {"wrong_dose_unit": 2, "unsafe_practice": 2}  # everything else: 1
+PHI_POOL = [1, 2, 3, 7, 14, 21, 28, 35, 45, 60, 90, 120]  # pre-harvest intervals (days) for MCQ distractors
 
-SYSTEM_PROMPT = (
-    "Sen Türkiye'deki çiftçilere yardımcı olan uzman bir ziraat mühendisisin. Sorulara açık, pratik ve "
-    "güvenli Türkçe yanıtlar verirsin; ilaç ve gübre dozlarını birimleriyle verir, etiket talimatlarına ve "
-    "hasat öncesi bekleme sürelerine uyulmasını hatırlatırsın."
-)
+
+def load_templates(name: str) -> dict:
+    return yaml.safe_load((TEMPLATES / f"{name}.yaml").read_text(encoding="utf-8"))
+
+
+LANGUAGE = load_templates("language")
+GEOGRAPHY = load_templates("geography")
+QUESTIONS = load_templates("questions")
+EVAL_QUESTIONS = load_templates("eval_questions")
+ANSWERS = load_templates("answers")
+REJECTED = load_templates("rejected")
 
 # ----------------------------------------------------------------------------------------------
 # Turkish text helpers
 # ----------------------------------------------------------------------------------------------
 
-MONTHS = ["Ocak", "Şubat", "Mart", "Nisan", "Mayıs", "Haziran", "Temmuz", "Ağustos", "Eylül", "Ekim", "Kasım", "Aralık"]
+MONTHS = LANGUAGE["months"]
 MONTH_RE = re.compile(r"\b(" + "|".join(MONTHS) + r")\b")
-BACK_VOWELS = set("aıou")
-FRONT_VOWELS = set("eiöü")
-HARD_CONSONANTS = set("fstkçşhp")
-LOC_EXCEPTIONS = {"Kırklareli": "Kırklareli'nde"}
+BACK_VOWELS = set(LANGUAGE["vowels"]["back"])
+FRONT_VOWELS = set(LANGUAGE["vowels"]["front"])
+HARD_CONSONANTS = set(LANGUAGE["hard_consonants"])
+UNIT_SWAP = LANGUAGE["units"]["wrong"]
+SEED_COUNT_UNITS = set(LANGUAGE["units"]["counted"])
 
 
 def nfc(text: str) -> str:
@@ -93,44 +85,36 @@ def nfc(text: str) -> str:
 
 def cap(text: str) -> str:
     """Upper-case the first letter with Turkish rules (i→İ, ı→I)."""
-    if not text:
-        return text
-    first = {"i": "İ", "ı": "I"}.get(text[0], text[0].upper())
-    return first + text[1:]
+    return turkish_upper(text[0]) + text[1:] if text else text
 
 
 def decap(text: str) -> str:
     """Lower-case the first letter unless the word looks like an acronym (HPPD, ACCase)."""
     if len(text) > 1 and text[1].isupper():
         return text
-    first = {"İ": "i", "I": "ı"}.get(text[0], text[0].lower())
-    return first + text[1:]
+    return turkish_lower(text[0]) + text[1:]
 
 
 def loc(name: str) -> str:
     """Locative with apostrophe for a proper noun: Konya → Konya'da, Uşak → Uşak'ta, Rize → Rize'de."""
-    if name in LOC_EXCEPTIONS:
-        return LOC_EXCEPTIONS[name]
-    word = name.split()[-1].replace("İ", "i").replace("I", "ı").lower()
+    if name in LANGUAGE["locative_exceptions"]:
+        return LANGUAGE["locative_exceptions"][name]
+    word = turkish_lower(name.split()[-1])
     vowel = next((c for c in reversed(word) if c in BACK_VOWELS | FRONT_VOWELS), "a")
     suffix_vowel = "a" if vowel in BACK_VOWELS else "e"
     consonant = "t" if word[-1] in HARD_CONSONANTS else "d"
     return f"{name}'{consonant}{suffix_vowel}"
 
 
-def region_loc(region: str) -> str:
-    return loc(region)
-
-
-def region_bolge_loc(region: str) -> str:
-    return f"{region} Bölgesi'nde"
-
-
 def join_tr(items: list[str]) -> str:
     items = list(items)
     if len(items) <= 1:
         return "".join(items)
-    return ", ".join(items[:-1]) + " ve " + items[-1]
+    return ", ".join(items[:-1]) + f" {LANGUAGE['list_and']} " + items[-1]
+
+
+def days(n: int) -> str:
+    return LANGUAGE["days"].format(DAYS=n)
 
 
 def fmt_num(x: float) -> str:
@@ -180,111 +164,20 @@ def wrong_windows(window: str, *, margin: int = 1) -> list[str]:
 # Provinces
 # ----------------------------------------------------------------------------------------------
 
-PROVINCES = {
-    "Marmara": ["Tekirdağ", "Edirne", "Bursa", "Balıkesir", "Kırklareli", "Sakarya"],
-    "Ege": ["İzmir", "Manisa", "Aydın", "Denizli", "Uşak", "Muğla"],
-    "Akdeniz": ["Antalya", "Adana", "Mersin", "Hatay"],
-    "İç Anadolu": ["Konya", "Ankara", "Eskişehir", "Kayseri", "Niğde", "Yozgat", "Aksaray"],
-    "Karadeniz": ["Samsun", "Ordu", "Giresun", "Trabzon", "Tokat", "Amasya"],
-    "Doğu Anadolu": ["Erzurum", "Kars", "Van", "Malatya", "Elazığ", "Muş"],
-    "Güneydoğu Anadolu": ["Şanlıurfa", "Diyarbakır", "Mardin", "Gaziantep", "Adıyaman", "Batman"],
-}
+PROVINCES = GEOGRAPHY["provinces"]
 # Where the generic list would put a crop somewhere it is hardly grown.
-CROP_PROVINCES = {
-    ("bugday", "Akdeniz"): ["Adana", "Hatay"],
-    ("bugday", "Marmara"): ["Tekirdağ", "Edirne", "Kırklareli"],
-    ("arpa", "Marmara"): ["Edirne", "Tekirdağ", "Balıkesir"],
-    ("misir", "Akdeniz"): ["Adana", "Mersin", "Hatay"],
-    ("misir", "Karadeniz"): ["Samsun"],
-    ("misir", "Marmara"): ["Sakarya", "Bursa", "Edirne"],
-    ("aycicegi", "Marmara"): ["Tekirdağ", "Edirne", "Kırklareli"],
-    ("aycicegi", "İç Anadolu"): ["Konya", "Eskişehir", "Aksaray"],
-    ("pamuk", "Ege"): ["Aydın", "İzmir", "Manisa"],
-    ("pamuk", "Akdeniz"): ["Adana", "Hatay"],
-    ("pamuk", "Güneydoğu Anadolu"): ["Şanlıurfa", "Diyarbakır", "Mardin"],
-    ("seker_pancari", "İç Anadolu"): ["Konya", "Eskişehir", "Kayseri", "Aksaray"],
-    ("seker_pancari", "Doğu Anadolu"): ["Erzurum", "Muş"],
-    ("nohut", "Akdeniz"): ["Adana", "Mersin", "Hatay"],
-    ("nohut", "İç Anadolu"): ["Konya", "Ankara", "Yozgat"],
-    ("mercimek", "Güneydoğu Anadolu"): ["Şanlıurfa", "Mardin", "Diyarbakır", "Gaziantep"],
-    ("mercimek", "İç Anadolu"): ["Yozgat", "Ankara", "Konya"],
-    ("domates", "Akdeniz"): ["Antalya", "Mersin"],
-    ("domates", "Marmara"): ["Bursa", "Balıkesir"],
-    ("domates", "Ege"): ["İzmir", "Manisa", "Denizli"],
-    ("biber", "Akdeniz"): ["Antalya", "Mersin"],
-    ("biber", "Marmara"): ["Bursa", "Balıkesir"],
-    ("biber", "Güneydoğu Anadolu"): ["Gaziantep", "Şanlıurfa"],
-    ("patlican", "Akdeniz"): ["Antalya", "Mersin"],
-    ("patlican", "Ege"): ["İzmir", "Aydın"],
-    ("hiyar", "Akdeniz"): ["Antalya", "Mersin"],
-    ("hiyar", "Marmara"): ["Bursa", "Sakarya"],
-    ("patates", "İç Anadolu"): ["Niğde", "Konya", "Kayseri"],
-    ("patates", "Ege"): ["İzmir"],
-    ("sogan", "İç Anadolu"): ["Ankara", "Eskişehir"],
-    ("sogan", "Karadeniz"): ["Amasya", "Tokat"],
-    ("karpuz", "Akdeniz"): ["Adana", "Antalya"],
-    ("karpuz", "Güneydoğu Anadolu"): ["Diyarbakır", "Şanlıurfa"],
-    ("findik", "Karadeniz"): ["Ordu", "Giresun", "Trabzon", "Samsun"],
-    ("zeytin", "Ege"): ["Aydın", "İzmir", "Manisa", "Muğla"],
-    ("zeytin", "Marmara"): ["Bursa", "Balıkesir"],
-    ("elma", "Akdeniz"): ["Isparta"],
-    ("elma", "İç Anadolu"): ["Niğde", "Kayseri"],
-    ("kayisi", "Doğu Anadolu"): ["Malatya", "Elazığ"],
-    ("kayisi", "Akdeniz"): ["Mersin"],
-    ("uzum", "Ege"): ["Manisa", "İzmir", "Denizli"],
-    ("uzum", "İç Anadolu"): ["Ankara", "Kayseri"],
-    ("narenciye", "Akdeniz"): ["Adana", "Mersin", "Antalya", "Hatay"],
-    ("narenciye", "Ege"): ["İzmir", "Muğla"],
-    ("cay", "Karadeniz"): ["Rize", "Trabzon"],
-    ("antep_fistigi", "Güneydoğu Anadolu"): ["Gaziantep", "Şanlıurfa", "Adıyaman"],
-}
+CROP_PROVINCES = GEOGRAPHY["crop_provinces"]
 
 
 def provinces_for(crop_id: str | None, region: str) -> list[str]:
     if region not in PROVINCES:
         return [p for r in sorted(PROVINCES) for p in PROVINCES[r]]
-    return CROP_PROVINCES.get((crop_id, region), PROVINCES[region])
+    return CROP_PROVINCES.get(crop_id, {}).get(region, PROVINCES[region])
 
 
 # ----------------------------------------------------------------------------------------------
 # Knowledge base → units
 # ----------------------------------------------------------------------------------------------
-
-VERBS = {
-    "ekim": {
-        "noun": "ekim",
-        "poss": "ekimi",
-        "gen": "ekiminin",
-        "loc": "ekiminde",
-        "nec": "ekmeliyim",
-        "opt": "ekeyim",
-        "fut": "ekeceğim",
-        "pass": "ekilir",
-        "use": "kullanmalıyım",
-    },
-    "dikim": {
-        "noun": "dikim",
-        "poss": "dikimi",
-        "gen": "dikiminin",
-        "loc": "dikiminde",
-        "nec": "dikmeliyim",
-        "opt": "dikeyim",
-        "fut": "dikeceğim",
-        "pass": "dikilir",
-        "use": "dikmeliyim",
-    },
-}
-
-UNIT_SWAP = {
-    "kg/da": "kg/ha",
-    "ml/da": "L/da",
-    "g/da": "kg/da",
-    "ml/100 L su": "ml/L su",
-    "g/100 L su": "g/L su",
-    "ml/100 kg tohum": "ml/kg tohum",
-    "adet/da": "adet/m²",
-}
-SEED_COUNT_UNITS = {"adet/da"}
 
 
 def load_kb(kb_dir: Path) -> list[dict]:
@@ -307,10 +200,10 @@ class Crop:
         self.plain, self.acc, self.gen, self.loc = f["plain"], f["acc"], f["gen"], f["loc"]
         self.plant_plain = f.get("plant_plain", self.plain)
         self.plant_acc = f.get("plant_acc", self.acc)
-        self.verb = VERBS[t["planting"]]
+        self.verb = LANGUAGE["verbs"][t["planting"]]
         self.subdomain = t["subdomain"]
-        self.place = "bahçemde" if self.subdomain == "meyve_bag" else "tarlamda"
-        self.place_loc = "bahçede" if self.subdomain == "meyve_bag" else "tarlada"
+        place = LANGUAGE["places"]["orchard" if self.subdomain == "meyve_bag" else "field"]
+        self.place, self.place_loc = place["my"], place["in"]
 
     def provinces(self, region: str | None = None) -> list[str]:
         regions = [region] if region else self.t["regions"]
@@ -347,506 +240,13 @@ def build_units(topics: list[dict]) -> list[dict]:
 
 
 # ----------------------------------------------------------------------------------------------
-# Shared answer pieces
-# ----------------------------------------------------------------------------------------------
-
-CROP_CLOSERS = [
-    "Bölgenize özgü ayrıntılar için ilçe tarım ve orman müdürlüğüne danışabilirsiniz.",
-    "Yerel koşullar farklılık gösterebileceğinden deneyimli üreticilerle ve bir ziraat mühendisiyle görüşmenizi öneririm.",
-    "Uygulamalarınızı bir deftere kaydetmeniz sonraki yıllarda karar vermenizi kolaylaştırır.",
-    "Hava koşulları yıldan yıla değiştiği için tarım müdürlüğünün duyurularını da takip edin.",
-    "Kesin karar vermeden önce tarlanızın durumunu yerinde bir uzmana göstermeniz en sağlıklısıdır.",
-]
-FREE_CLOSERS = {
-    "bitki_koruma": [
-        "Her durumda ürün etiketindeki talimatlara uyun ve koruyucu ekipman kullanın.",
-        "Uygulama öncesinde ilçe tarım müdürlüğünden veya ziraat mühendisinizden görüş alın.",
-    ],
-    "toprak_gubreleme": [
-        "Gübre kararlarınızı mutlaka güncel bir toprak analizine dayandırın.",
-        "Ayrıntılı gübre planı için ilçe tarım müdürlüğündeki uzmanlara danışabilirsiniz.",
-    ],
-    "sulama": [
-        "Sulama planınızı toprak yapınıza ve iklim koşullarına göre uyarlayın.",
-        "Sulama sistemi kurarken projelendirmeyi bir uzmana yaptırmanız uzun vadede tasarruf sağlar.",
-    ],
-    "hayvancilik": [
-        "Hayvan sağlığıyla ilgili her uygulamada veteriner hekiminize danışın.",
-        "İşletme kayıtlarınızı düzenli tutmak sürü yönetimini kolaylaştırır.",
-    ],
-    "iklim_takvim": [
-        "Tarihler yıldan yıla birkaç hafta kayabileceği için yerel meteoroloji tahminlerini takip edin.",
-        "Bölgenizdeki tarım müdürlüğünün ekim-hasat duyuruları en güncel rehberdir.",
-    ],
-    "destek_kooperatif": [
-        "Tutarlar ve başvuru koşulları her yıl değiştiği için güncel bilgiyi il veya ilçe tarım ve orman müdürlüğünden teyit edin.",
-        "Başvuru tarihlerini kaçırmamak için müdürlük duyurularını ve e-Devlet bildirimlerini takip edin.",
-    ],
-}
-OPENERS = [
-    "",
-    "",
-    "",
-    "Kısaca özetleyeyim.",
-    "Elbette, yardımcı olayım.",
-    "Güzel bir soru.",
-    "Bu konuda pratik bilgiler vereyim.",
-]
-SAFETY_SENTENCES = [
-    "İlaçlama sırasında eldiven, maske ve koruyucu gözlük kullanın; rüzgârlı ve sıcak saatlerde uygulama yapmayın.",
-    "Ürünü etiketteki talimatlara göre hazırlayın, koruyucu ekipman kullanın ve ilaçlamayı rüzgârsız bir saatte yapın.",
-    "Etiketteki talimatlara uyun ve karışımı hazırlarken koruyucu ekipman kullanın.",
-    "Uygulama sırasında koruyucu ekipman kullanın ve ilaçlı alana çocukların, hayvanların girmesini engelleyin.",
-]
-PEST_CLOSERS = [
-    "Ürün seçimi ve doz için ilçe tarım müdürlüğünden veya bir ziraat mühendisinden reçete almayı unutmayın.",
-    "Türkiye'de bitki koruma ürünleri reçeteyle satılır; doğru ürün ve doz için ziraat mühendisinize danışın.",
-    "Yalnızca ruhsatlı ürünleri kullanın ve reçetenizi saklayın.",
-]
-
-
-def seed_phrase(c: Crop, lo: float, hi: float, unit: str | None) -> str:
-    sr = c.t["seed_rate"]
-    item = sr["item"]
-    what = f"{item} sayısını" if sr["unit"] in SEED_COUNT_UNITS else f"{item} miktarını"
-    return f"{cap(what)} {fmt_range(lo, hi, unit)} olarak planlayın."
-
-
-def dose_values(lo: float, hi: float, unit: str, mode: str) -> tuple[float, float, str | None]:
-    if mode == "dose_x10":
-        return lo * 10, hi * 10, unit
-    if mode == "dose_unit":
-        return lo, hi, UNIT_SWAP.get(unit, unit)
-    if mode == "dose_nounit":
-        return lo, hi, None
-    return lo, hi, unit
-
-
-# ----------------------------------------------------------------------------------------------
-# Answer composers (mode: good | dose_x10 | dose_unit | dose_nounit | season | unsafe)
+# Template placeholders: one vocabulary for questions and answers (see data/templates/README.md)
 # ----------------------------------------------------------------------------------------------
 
 
-def answer_sowing(u: dict, rng: random.Random, mode: str = "good", province: str | None = None) -> str:
-    c: Crop = u["crop"]
-    e = u["entry"]
-    v = c.verb
-    window = e["window"]
-    if mode == "season":
-        window = rng.choice(wrong_windows(window, margin=1) or [shift_window(window, 6)])
-    rl = region_loc(e["region"])
-    core = rng.choice(
-        [
-            f"{rl} {c.plant_plain} {v['poss']} için en uygun dönem genellikle {window} arasıdır.",
-            f"{cap(c.plant_plain)} {rl} genellikle {window} döneminde {v['pass']}.",
-            f"{rl} önerilen {v['noun']} zamanı {window} dönemidir.",
-        ]
-    )
-    if province:
-        core = rng.choice(
-            [
-                f"{loc(province)} ve genel olarak {region_bolge_loc(e['region'])} {c.plant_plain} {v['poss']} için uygun zaman {window} arasıdır.",
-                f"{loc(province)} {c.plant_plain} genellikle {window} döneminde {v['pass']}.",
-            ]
-        )
-    parts = [core]
-    if mode != "season" and e.get("note"):
-        parts.append(e["note"])
-    sr = c.t.get("seed_rate")
-    if sr and rng.random() < 0.7:
-        lo, hi, unit = dose_values(sr["min"], sr["max"], sr["unit"], mode)
-        parts.append(seed_phrase(c, lo, hi, unit))
-    if rng.random() < 0.6:
-        parts.append(rng.choice(c.t["tips"]))
-    parts.append(rng.choice(CROP_CLOSERS))
-    return sentences(*parts)
-
-
-def answer_harvest(u: dict, rng: random.Random, mode: str = "good", province: str | None = None) -> str:
-    c: Crop = u["crop"]
-    h = c.t["harvest"]
-    window = h["window"]
-    if mode == "season":
-        window = rng.choice(wrong_windows(window, margin=1) or [shift_window(window, 6)])
-    core = rng.choice(
-        [
-            f"{cap(c.plain)} hasadı genellikle {window} döneminde yapılır.",
-            f"{cap(c.gen)} hasat dönemi çoğunlukla {window} arasına denk gelir.",
-            f"Türkiye koşullarında {c.plain} {window} döneminde hasat edilir.",
-        ]
-    )
-    if province:
-        core = f"{loc(province)} {c.plain} hasadı genellikle {window} döneminde yapılır."
-    parts = [core]
-    if mode != "season":
-        parts.append(h["note"])
-    y = c.t.get("yield")
-    if y and rng.random() < 0.75:
-        lo, hi, unit = dose_values(y["min"], y["max"], y["unit"], mode)
-        parts.append(
-            rng.choice(
-                [
-                    f"İyi bakılan bir {c.place_loc} verim {fmt_range(lo, hi, unit)} civarındadır.",
-                    f"Ortalama verim {fmt_range(lo, hi, unit)} düzeyindedir.",
-                ]
-            )
-        )
-        if y.get("note") and rng.random() < 0.5:
-            parts.append(y["note"])
-    if rng.random() < 0.5:
-        parts.append(rng.choice(c.t["tips"]))
-    parts.append(rng.choice(CROP_CLOSERS))
-    return sentences(*parts)
-
-
-def answer_seed(u: dict, rng: random.Random, mode: str = "good", province: str | None = None) -> str:
-    c: Crop = u["crop"]
-    sr = c.t["seed_rate"]
-    lo, hi, unit = dose_values(sr["min"], sr["max"], sr["unit"], mode)
-    rng_txt = fmt_range(lo, hi, unit)
-    what = f"{sr['item']} sayısı" if sr["unit"] in SEED_COUNT_UNITS else f"{sr['item']} miktarı"
-    core = rng.choice(
-        [
-            f"{cap(c.plain)} için önerilen {what} {rng_txt} civarındadır.",
-            f"Genel bir ölçü olarak {c.plain} için {what} {rng_txt} olmalıdır.",
-            f"{cap(c.plain)} {v_loc(c)} {what} olarak {rng_txt} hesaplayabilirsiniz.",
-        ]
-    )
-    parts = [core, sr["note"]]
-    sow = c.t.get("sowing") or []
-    if province:
-        sow = [e for e in sow if province in provinces_for(c.id, e["region"])]
-    if sow and rng.random() < 0.6:
-        e = rng.choice(sow)
-        parts.append(f"{region_loc(e['region'])} {c.verb['noun']} zamanı ise {e['window']} dönemidir.")
-    if rng.random() < 0.5:
-        parts.append(rng.choice(c.t["tips"]))
-    parts.append(rng.choice(CROP_CLOSERS))
-    return sentences(*parts)
-
-
-def v_loc(c: Crop) -> str:
-    return c.verb["loc"]
-
-
-def answer_fert(u: dict, rng: random.Random, mode: str = "good", province: str | None = None) -> str:
-    c: Crop = u["crop"]
-    f = c.t["fertiliser"]
-    n_lo, n_hi, unit = dose_values(f["N"][0], f["N"][1], "kg/da", mode)
-    p_lo, p_hi, _ = dose_values(f["P2O5"][0], f["P2O5"][1], "kg/da", mode)
-    k_lo, k_hi, _ = dose_values(f["K2O"][0], f["K2O"][1], "kg/da", mode)
-    n_txt, p_txt = fmt_range(n_lo, n_hi, unit), fmt_range(p_lo, p_hi, unit)
-    k_clause = ""
-    if f["K2O"][1] > 0 and mode != "dose_nounit":
-        if f["K2O"][0] > 0:
-            k_clause = f", potasyum (K2O) için ise {fmt_range(k_lo, k_hi, unit)}"
-        else:
-            k_clause = f", potasyum (K2O) ise toprakta eksiklik varsa en fazla {fmt_num(k_hi)} {unit} olacak şekilde"
-    core = rng.choice(
-        [
-            f"{cap(c.plain)} için saf madde olarak azot (N) {n_txt}, fosfor (P2O5) {p_txt}{k_clause} önerilir.",
-            f"{cap(c.plain)} yetiştiriciliğinde ortalama ihtiyaç saf azot için {n_txt}, fosfor (P2O5) için {p_txt}{k_clause} düzeyindedir.",
-            f"{cap(c.plain)} için önerdiğim gübre miktarları şöyle: azot (N) {n_txt}, fosfor (P2O5) {p_txt}{k_clause}.",
-        ]
-    )
-    if core.endswith("şekilde önerilir.") or core.endswith("şekilde düzeyindedir."):
-        core = core.replace(" şekilde önerilir.", " şekilde planlanmalıdır.").replace(
-            " şekilde düzeyindedir.", " şekilde planlanmalıdır."
-        )
-    if core.endswith("şekilde."):
-        core = core[: -len("şekilde.")] + "şekilde planlanabilir."
-    if province:
-        core = f"{loc(province)} {c.plain} yetiştiriyorsanız başlangıç noktası olarak şunu kullanabilirsiniz. " + core
-    parts = [core, f["note"]]
-    if mode == "good" and rng.random() < 0.6:
-        urea = round(f["N"][1] / 0.46)
-        parts.append(f"Örneğin {fmt_num(f['N'][1])} kg saf azot yaklaşık {urea} kg üreye (%46 N) karşılık gelir.")
-    parts.append(
-        rng.choice(
-            [
-                "Bu değerler ortalamadır; toprak analizi sonucuna göre düzeltilmelidir.",
-                "Kesin miktarları belirlemek için ekimden önce toprak analizi yaptırmanızı öneririm.",
-                "Toprak analiziniz varsa miktarları ona göre artırıp azaltın; gereğinden fazla gübre hem maliyeti artırır hem de çevreyi kirletir.",
-            ]
-        )
-    )
-    if rng.random() < 0.4:
-        parts.append(rng.choice(CROP_CLOSERS))
-    return sentences(*parts)
-
-
-def answer_irr(u: dict, rng: random.Random, mode: str = "good", province: str | None = None) -> str:
-    c: Crop = u["crop"]
-    irr = c.t["irrigation"]
-    core = rng.choice(
-        [
-            f"{cap(c.plain)} için en uygun yöntem {irr['method']} sulamadır.",
-            f"{cap(c.plain)} yetiştiriciliğinde {irr['method']} sulama tercih edilmelidir.",
-        ]
-    )
-    parts = [core]
-    if irr.get("need_mm"):
-        lo, hi = irr["need_mm"]
-        parts.append(
-            rng.choice(
-                [
-                    f"Sezon boyunca toplam su tüketimi yaklaşık {fmt_range(lo, hi, 'mm')}'dir; 1 mm su, dekara 1 m³ suya karşılık gelir.",
-                    f"Bitkinin sezonluk su ihtiyacı yaklaşık {fmt_range(lo, hi, 'mm')} kadardır ve bunun yağışla karşılanmayan kısmı sulamayla tamamlanır.",
-                ]
-            )
-        )
-    parts.append(
-        rng.choice(
-            [
-                f"Suya en hassas olduğu dönemler {irr['critical']} olarak sıralanabilir.",
-                f"Özellikle {irr['critical']} sırasında bitkiyi susuz bırakmayın.",
-            ]
-        )
-    )
-    parts.append(irr["note"])
-    parts.append(
-        rng.choice(
-            [
-                "Aşırı sulamadan kaçının; kök çürüklüğüne ve besin yıkanmasına yol açar.",
-                "Sulamayı sabah erken veya akşam saatlerinde yapmak buharlaşma kaybını azaltır.",
-                "Toprak nemini düzenli kontrol ederek sulama aralığını ayarlayın.",
-            ]
-        )
-    )
-    return sentences(*parts)
-
-
-UNSAFE_PHI = [
-    "Hasada birkaç gün kalmış olsa bile ilaçlayabilirsiniz, bekleme süresini pek dert etmeyin.",
-    "Hasattan bir gün önce bile atabilirsiniz; ürün yıkanınca ilaç gider.",
-    "Bekleme süresi sadece ihracat için önemli, pazara vereceğiniz üründe dikkate almanıza gerek yok.",
-]
-UNSAFE_MIX = [
-    "Etkisini artırmak için elinizdeki başka ilaçlarla ve yaprak gübresiyle aynı depoda karıştırıp dozu iki katına çıkarabilirsiniz.",
-    "Daha hızlı sonuç için iki farklı ilacı etiketine bakmadan karıştırıp tek seferde atın.",
-    "Etiketteki dozun iki katını atarsanız hiç risk almamış olursunuz.",
-]
-UNSAFE_PPE = [
-    "Kısa süreli bir uygulama olduğu için eldivene, maskeye gerek yok.",
-    "İlacı çıplak elle karıştırabilirsiniz, sonra elinizi yıkamanız yeterli.",
-    "Öğle sıcağında, rüzgâra aldırmadan ilaçlamanızda bir sakınca yok.",
-]
-UNSAFE_WASTE = [
-    "Boş ilaç kutularını dere kenarında yıkayıp atabilirsiniz.",
-    "Artan ilaçlı suyu sulama kanalına boşaltabilirsiniz.",
-]
-UNSAFE_VET = [
-    "Tedavi gören hayvanın sütünü kaynattıktan sonra hemen satabilirsiniz, ilaç kalmaz.",
-    "İlacı veteriner hekime sormadan, etkisi artsın diye iki kat dozda verebilirsiniz.",
-    "Bekleme süresini beklemeden hayvanı kesime gönderebilirsiniz; pişirince kalıntı kalmaz.",
-]
-
-
-def answer_pest(
-    u: dict, rng: random.Random, mode: str = "good", province: str | None = None, symptom: bool = False
-) -> str:
-    c: Crop = u["crop"]
-    p = u["pest"]
-    parts = []
-    if symptom:
-        parts.append(
-            rng.choice(
-                [
-                    f"Tarif ettiğiniz belirtiler büyük olasılıkla {p['name']} kaynaklıdır.",
-                    f"Anlattığınız tablo {c.loc} sık görülen {p['name']} sorununa işaret ediyor.",
-                ]
-            )
-        )
-    cultural = p.get("cultural")
-    lo, hi, unit = dose_values(p["dose"][0], p["dose"][1], p["unit"], mode)
-    dose = fmt_range(lo, hi, unit)
-    cls = decap(p["class"])
-    chem = rng.choice(
-        [
-            f"Kimyasal mücadele gerekiyorsa {cls} arasından ruhsatlı bir ürün seçilebilir; bu gruptaki ürünlerde etiket dozu genellikle {dose} aralığındadır.",
-            f"İlaçlama gerekirse bu amaçla ruhsatlı {cls} kullanılabilir; tipik doz {dose} civarındadır, ancak esas olan etiketteki dozdur.",
-            f"{cap(p['name'])} için {cls} kullanılır; uygulama dozu ürüne göre değişmekle birlikte genellikle {dose} düzeyindedir.",
-        ]
-    )
-    timing = f"Uygulamayı {p['timing']} yapın."
-    if p["phi"]:
-        phi = rng.choice(
-            [
-                f"Bu gruptaki ürünlerde hasat öncesi bekleme süresi genellikle {p['phi']} gündür; son ilaçlama ile hasat arasında bu süreye mutlaka uyun.",
-                f"Hasat öncesi bekleme süresine ({p['phi']} gün civarı, kesin süre etikette yazar) mutlaka uyun.",
-            ]
-        )
-    elif "tohum" in p["unit"]:
-        phi = "İlaçlı tohumu hiçbir şekilde gıda veya yem olarak kullanmayın ve çocuklardan uzak tutun."
-    else:
-        phi = "Erken dönemde uygulandığı için hasat öncesi bekleme süresi çoğunlukla sorun olmaz; yine de etiketteki süreye ve uyarılara uyun."
-    safety = rng.choice(SAFETY_SENTENCES)
-    closer = rng.choice(PEST_CLOSERS)
-    if mode == "unsafe":
-        cats = [UNSAFE_PHI, UNSAFE_MIX, UNSAFE_PPE, UNSAFE_WASTE]
-        if not p["phi"]:
-            cats = [UNSAFE_MIX, UNSAFE_PPE, UNSAFE_WASTE]
-        picked = rng.sample(cats, 2)
-        body = [x for x in [cultural if rng.random() < 0.5 else None, chem, timing] if x]
-        return sentences(*parts, *body, *(rng.choice(cat) for cat in picked))
-    body = [cultural, chem, timing, phi, safety, closer]
-    # keep answers at ≤ 6 sentences (phi + safety always stay)
-    while len(parts) + len([b for b in body if b]) > 6:
-        drop = rng.choice([b for b in (cultural, closer) if b in body])
-        body.remove(drop)
-    if rng.random() < 0.3 and cultural in body:
-        body.remove(cultural)
-        body.insert(0, cultural)
-    return sentences(*parts, *body)
-
-
-def answer_tips(u: dict, rng: random.Random, mode: str = "good", province: str | None = None) -> str:
-    c: Crop = u["crop"]
-    regions = c.t["regions"]
-    reg = f"{regions[0]} Bölgesi'nde" if len(regions) == 1 else f"{join_tr(regions)} bölgelerinde"
-    intro = rng.choice(
-        [
-            f"{cap(c.plain)} yetiştiriciliğinde birkaç temel noktaya dikkat etmek gerekir.",
-            f"{cap(c.plain)} üretiminde verimi belirleyen birkaç önemli konu var.",
-            f"{cap(c.plain)} için öne çıkan önerilerim şunlar.",
-        ]
-    )
-    tips = rng.sample(c.t["tips"], k=min(len(c.t["tips"]), rng.choice([2, 3])))
-    region_sent = f"Türkiye'de ağırlıklı olarak {reg} yetiştirilir."
-    if province:
-        region_sent = f"{loc(province)} yetiştiricilik yapacaksanız bölgenizin ekim ve hasat takvimine uyun; {c.plain} Türkiye'de ağırlıklı olarak {reg} yetiştirilir."
-    return sentences(intro, region_sent, *tips, rng.choice(CROP_CLOSERS))
-
-
-def answer_free(u: dict, rng: random.Random, mode: str = "good", province: str | None = None) -> str:
-    t, f = u["topic"], u["fact"]
-    parts = [rng.choice(OPENERS), f["explain"]]
-    if t.get("tips") and rng.random() < 0.5:
-        parts.append(rng.choice(t["tips"]))
-    closers = FREE_CLOSERS[t["subdomain"]]
-    if f.get("safety") and t["subdomain"] == "bitki_koruma":
-        closers = ["Her durumda ürün etiketindeki talimatlara uyun ve koruyucu ekipman kullanın."]
-    parts.append(rng.choice(closers))
-    return sentences(*parts)
-
-
-ANSWERERS = {
-    "sowing": answer_sowing,
-    "harvest": answer_harvest,
-    "seed": answer_seed,
-    "fert": answer_fert,
-    "irr": answer_irr,
-    "pest": answer_pest,
-    "tips": answer_tips,
-    "free": answer_free,
-}
-
-# ----------------------------------------------------------------------------------------------
-# Training-side question templates (SFT + preference prompts). Keep separate from EVAL_* below.
-# Each template: (text, needs_province). Placeholders are filled by question_vars().
-# ----------------------------------------------------------------------------------------------
-
-Q_SOWING = [
-    ("{RL} {PACC} ne zaman {NEC}?", False),
-    ("{PL} {PP} {POSS} için en uygun zaman hangisi?", True),
-    ("{PL} çiftçilik yapıyorum, {PACC} hangi ayda {OPT}?", True),
-    ("Bu sezon {PL} {C} {FUT}. {NOUNC} zamanını nasıl belirlemeliyim?", True),
-    ("{RL} {PP} için {NOUN} takvimi nasıl olmalı?", False),
-    ("{RL} {PP} {VLOC} geç kalmak istemiyorum. Hangi tarihler arasında {OPT}?", False),
-    ("{RL} {C} yetiştireceğim; {NOUN} için doğru zaman ne?", False),
-]
-Q_HARVEST = [
-    ("{CACCC} ne zaman hasat etmeliyim?", False),
-    ("{PL} {C} hasadı hangi aya denk gelir?", True),
-    ("{CC} hasadında doğru zamanı nasıl anlarım?", False),
-    ("{CC} hasadı için acele etmeli miyim? Hasat zamanını nasıl belirlerim?", False),
-    ("{CGENC} hasat zamanı ve verimi hakkında bilgi verir misiniz?", False),
-    ("{PL} {C} üreticisiyim. Hasadı ne zaman yapmam gerekiyor?", True),
-]
-Q_SEED = [
-    ("{CC} için dekara {HOWMUCH} {ITEM} {USE}?", False),
-    ("Bir dekar {PP} {POSS} için ne kadar {ITEM} gerekir?", False),
-    ("{PPC} {VLOC} {ITEMQ} ne olmalı?", False),
-    ("{PL} {C} {FUT}, dekara ne kadar {ITEM} hazırlayayım?", True),
-    ("{CC} {POSS} yaparken {ITEM} miktarını nasıl ayarlamalıyım?", False),
-]
-Q_FERT = [
-    ("{CC} için dekara ne kadar gübre atmalıyım?", False),
-    ("{CC} gübrelemesinde azot ve fosfor miktarı ne olmalı?", False),
-    ("{PL} {C} yetiştiriyorum, gübre programını nasıl yapayım?", True),
-    ("{CGENC} gübre ihtiyacı nedir? Taban ve üst gübresini nasıl ayarlayayım?", False),
-    ("{CC} için saf azot hesabını nasıl yapmalıyım?", False),
-    ("Dekara kaç kilo üre atsam {C} için yeterli olur?", False),
-    ("{CC} {PLACE} hangi gübreyi ne kadar kullanayım?", False),
-]
-Q_IRR = [
-    ("{CACCC} nasıl sulamalıyım?", False),
-    ("{CC} için hangi sulama yöntemi uygun?", False),
-    ("{CGENC} su ihtiyacı ne kadar?", False),
-    ("{CC} sulamasında kritik dönemler hangileri?", False),
-    ("{PL} {C} için damla sulama mı yağmurlama mı daha iyi?", True),
-    ("{CC} yetiştiriyorum; sulamayı hangi dönemlerde aksatmamalıyım?", False),
-]
-Q_PEST = [
-    ("{CLC} {PEST} görüyorum, ne yapmalıyım?", False),
-    ("{CGENC} {PEST} sorunu için hangi ilaç grubunu kullanmalıyım?", False),
-    ("{PESTC} ile {CL} nasıl mücadele edilir?", False),
-    ("{CLC} {PEST} için ilaçlamayı ne zaman yapmalıyım, dozu ne olmalı?", False),
-    ("{PL} {C} {PLACE} {PEST} çıktı. Ne yapmam gerekiyor?", True),
-    ("{CLC} {PEST} için kullanılacak ilacın dozu ve bekleme süresi ne kadar?", False),
-]
-Q_PEST_SYMPTOM = [
-    ("{CLC} {SYMPTOM} var. Bu nedir, ne yapmam gerekir?", False),
-    ("{PL} {C} {PLACE} {SYMPTOM} gördüm. Sebebi ne olabilir, nasıl mücadele ederim?", True),
-]
-Q_TIPS = [
-    ("{CC} yetiştiriciliğinde nelere dikkat etmeliyim?", False),
-    ("{CC} yetiştirmeye yeni başlıyorum, önerileriniz neler?", False),
-    ("{PL} {C} yetiştirmek istiyorum, nelere dikkat edeyim?", True),
-    ("{CLC} verimi artırmak için ne yapabilirim?", False),
-    ("{CC} üretiminde en sık yapılan hatalar neler?", False),
-]
-Q_FREE = [
-    ("{TC} hakkında bilgi verir misiniz?", False),
-    ("{TC} konusunda ne önerirsiniz?", False),
-    ("{TC} ile ilgili bilmem gerekenler neler?", False),
-    ("Hocam, {T} konusunu bana kısaca anlatır mısınız?", False),
-    ("{TC} konusunda pratik bir bilgi verebilir misiniz?", False),
-    ("{CTX} {TC} konusunda nelere dikkat etmeliyim?", True),
-    ("{CTX} {TC} hakkında bana yol gösterir misiniz?", True),
-    ("{TC} hakkında merak ettiklerim var, açıklar mısınız?", False),
-]
-FREE_CTX = {
-    "bitki_koruma": "{PL} tarlamı ilaçlayacağım.",
-    "toprak_gubreleme": "{PL} tarlam var.",
-    "sulama": "{PL} sulu tarım yapıyorum.",
-    "hayvancilik": "{PL} küçük bir hayvancılık işletmem var.",
-    "iklim_takvim": "{PL} üretim yapıyorum.",
-    "destek_kooperatif": "{PL} çiftçilik yapıyorum.",
-}
-GREETINGS = ["", "", "", "", "Merhaba. ", "Hocam merhaba. ", "İyi günler. ", "Selamlar. "]
-
-FOLLOWUPS = {
-    "fert": ["Peki gübrelemeyi nasıl yapmalıyım?", "Teşekkürler. Gübre miktarı ne olmalı peki?"],
-    "irr": ["Peki sulamayı nasıl yapayım?", "Sulama konusunda nelere dikkat etmeliyim?"],
-    "harvest": ["Hasadı ne zaman yapacağım peki?", "Teşekkürler. Peki hasat zamanı ne zaman?"],
-    "pest": ["Peki {PEST} çıkarsa ne yapmalıyım?", "Bu üründe {PEST} görülürse nasıl mücadele ederim?"],
-    "seed": ["Dekara ne kadar {ITEM} hesaplayayım?", "Peki {ITEM} miktarı ne olmalı?"],
-    "sowing": ["Peki {RL} ne zaman {NEC}?"],
-    "tips": ["Başka nelere dikkat etmeliyim?"],
-    "free": ["Peki {T} konusunda ne söylersiniz?", "Anladım, teşekkürler. Bir de {T} hakkında bilgi verir misiniz?"],
-}
-
-QUESTION_TEMPLATES = {
-    "sowing": Q_SOWING,
-    "harvest": Q_HARVEST,
-    "seed": Q_SEED,
-    "fert": Q_FERT,
-    "irr": Q_IRR,
-    "pest": Q_PEST,
-    "tips": Q_TIPS,
-    "free": Q_FREE,
-}
+def seed_quantity(c: Crop) -> dict:
+    """The words for a crop's seed rate: counted (adet) or weighed."""
+    return LANGUAGE["seed_quantity"]["counted" if c.t["seed_rate"]["unit"] in SEED_COUNT_UNITS else "weighed"]
 
 
 def question_vars(u: dict, province: str | None) -> dict:
@@ -875,37 +275,263 @@ def question_vars(u: dict, province: str | None) -> dict:
                 "NOUNC": cap(c.verb["noun"]),
                 "POSS": c.verb["poss"],
                 "VLOC": c.verb["loc"],
+                "PASS": c.verb["pass"],
                 "USE": c.verb["use"],
                 "PLACE": c.place,
+                "PLACE_IN": c.place_loc,
             }
         )
         sr = c.t.get("seed_rate")
         if sr:
-            count = sr["unit"] in SEED_COUNT_UNITS
+            words = seed_quantity(c)
             vars_.update(
                 {
                     "ITEM": sr["item"],
-                    "HOWMUCH": "kaç" if count else "ne kadar",
-                    "ITEMQ": f"{sr['item']} sayısı" if count else f"{sr['item']} miktarı",
+                    "HOWMUCH": words["howmuch"],
+                    "ITEMQ": words["what"].format(ITEM=sr["item"]),
+                    "WHAT_ACC": cap(words["what_acc"].format(ITEM=sr["item"])),
                 }
             )
-            if not count:
-                vars_["USE"] = "kullanmalıyım"
+            vars_["USE"] = words.get("use", vars_["USE"])
         if u["type"] == "sowing":
-            vars_["RL"] = region_loc(u["entry"]["region"])
+            vars_["R"] = u["entry"]["region"]
+            vars_["RL"] = loc(u["entry"]["region"])
         else:
             sow = c.t.get("sowing") or [{"region": c.t["regions"][0]}]
-            vars_["RL"] = region_loc(sow[0]["region"])
+            vars_["RL"] = loc(sow[0]["region"])
         if u["type"] == "pest":
             vars_.update(
-                {"PEST": u["pest"]["name"], "PESTC": cap(u["pest"]["name"]), "SYMPTOM": u["pest"].get("symptom", "")}
+                {
+                    "PEST": u["pest"]["name"],
+                    "PESTC": cap(u["pest"]["name"]),
+                    "SYMPTOM": u["pest"].get("symptom", ""),
+                    "CLS": decap(u["pest"]["class"]),
+                }
             )
     else:
         t, f = u["topic"], u["fact"]
         vars_.update({"T": f["topic"], "TC": cap(f["topic"])})
         if province:
-            vars_["CTX"] = FREE_CTX[t["subdomain"]].format(PL=loc(province))
+            vars_["CTX"] = QUESTIONS["free_context"][t["subdomain"]].format(PL=loc(province))
     return vars_
+
+
+def fill(template: str, vars_: dict, **extra) -> str:
+    return template.format(**(vars_ | extra))
+
+
+# ----------------------------------------------------------------------------------------------
+# Answer composers (mode: good | dose_x10 | dose_unit | dose_nounit | season | unsafe)
+# ----------------------------------------------------------------------------------------------
+
+
+def dose_values(lo: float, hi: float, unit: str, mode: str) -> tuple[float, float, str | None]:
+    if mode == "dose_x10":
+        return lo * 10, hi * 10, unit
+    if mode == "dose_unit":
+        return lo, hi, UNIT_SWAP.get(unit, unit)
+    if mode == "dose_nounit":
+        return lo, hi, None
+    return lo, hi, unit
+
+
+def answer_window(window: str, mode: str, rng: random.Random) -> str:
+    """The month window an answer gives: the true one, or (mode "season") a shifted one that misses it."""
+    if mode != "season":
+        return window
+    return rng.choice(wrong_windows(window, margin=1) or [shift_window(window, 6)])
+
+
+def with_tip_and_closer(parts: list[str], c: Crop, rng: random.Random, tip_share: float) -> str:
+    """The usual end of a crop answer: sometimes one of the crop's tips, then a closing sentence."""
+    if rng.random() < tip_share:
+        parts.append(rng.choice(c.t["tips"]))
+    parts.append(rng.choice(ANSWERS["crop_closers"]))
+    return sentences(*parts)
+
+
+def answer_sowing(u: dict, rng: random.Random, mode: str = "good", province: str | None = None) -> str:
+    c: Crop = u["crop"]
+    e = u["entry"]
+    text = ANSWERS["sowing"]
+    v = question_vars(u, province) | {"W": answer_window(e["window"], mode, rng)}
+    core = fill(rng.choice(text["core"]), v)
+    if province:
+        core = fill(rng.choice(text["core_in_province"]), v)
+    parts = [core]
+    if mode != "season" and e.get("note"):
+        parts.append(e["note"])
+    sr = c.t.get("seed_rate")
+    if sr and rng.random() < 0.7:
+        lo, hi, unit = dose_values(sr["min"], sr["max"], sr["unit"], mode)
+        parts.append(fill(text["seed_plan"], v, RANGE=fmt_range(lo, hi, unit)))
+    return with_tip_and_closer(parts, c, rng, tip_share=0.6)
+
+
+def answer_harvest(u: dict, rng: random.Random, mode: str = "good", province: str | None = None) -> str:
+    c: Crop = u["crop"]
+    h = c.t["harvest"]
+    text = ANSWERS["harvest"]
+    v = question_vars(u, province) | {"W": answer_window(h["window"], mode, rng)}
+    core = fill(rng.choice(text["core"]), v)
+    if province:
+        core = fill(text["core_in_province"], v)
+    parts = [core]
+    if mode != "season":
+        parts.append(h["note"])
+    y = c.t.get("yield")
+    if y and rng.random() < 0.75:
+        lo, hi, unit = dose_values(y["min"], y["max"], y["unit"], mode)
+        parts.append(fill(rng.choice(text["yield"]), v, RANGE=fmt_range(lo, hi, unit)))
+        if y.get("note") and rng.random() < 0.5:
+            parts.append(y["note"])
+    return with_tip_and_closer(parts, c, rng, tip_share=0.5)
+
+
+def answer_seed(u: dict, rng: random.Random, mode: str = "good", province: str | None = None) -> str:
+    c: Crop = u["crop"]
+    sr = c.t["seed_rate"]
+    text = ANSWERS["seed"]
+    lo, hi, unit = dose_values(sr["min"], sr["max"], sr["unit"], mode)
+    v = question_vars(u, province)
+    parts = [fill(rng.choice(text["core"]), v, RANGE=fmt_range(lo, hi, unit)), sr["note"]]
+    sow = c.t.get("sowing") or []
+    if province:
+        sow = [e for e in sow if province in provinces_for(c.id, e["region"])]
+    if sow and rng.random() < 0.6:
+        e = rng.choice(sow)
+        parts.append(fill(text["sowing_time"], v, RL=loc(e["region"]), W=e["window"]))
+    return with_tip_and_closer(parts, c, rng, tip_share=0.5)
+
+
+def answer_fert(u: dict, rng: random.Random, mode: str = "good", province: str | None = None) -> str:
+    c: Crop = u["crop"]
+    f = c.t["fertiliser"]
+    text = ANSWERS["fert"]
+    n_lo, n_hi, unit = dose_values(f["N"][0], f["N"][1], "kg/da", mode)
+    p_lo, p_hi, _ = dose_values(f["P2O5"][0], f["P2O5"][1], "kg/da", mode)
+    k_lo, k_hi, _ = dose_values(f["K2O"][0], f["K2O"][1], "kg/da", mode)
+    v = question_vars(u, province) | {"N": fmt_range(n_lo, n_hi, unit), "P": fmt_range(p_lo, p_hi, unit), "K": ""}
+    cores = text["core"]
+    if f["K2O"][1] > 0 and mode != "dose_nounit":
+        if f["K2O"][0] > 0:
+            v["K"] = text["potassium"].format(K=fmt_range(k_lo, k_hi, unit))
+        else:  # potassium only where the soil lacks it: "at most …"
+            cores = text["core_potassium_at_most"]
+            v["KMAX"] = f"{fmt_num(k_hi)} {unit}"
+    core = fill(rng.choice(cores), v)
+    if province:
+        core = fill(text["in_province"], v) + " " + core
+    parts = [core, f["note"]]
+    if mode == "good" and rng.random() < 0.6:
+        parts.append(fill(text["urea"], v, NMAX=fmt_num(f["N"][1]), UREA=round(f["N"][1] / 0.46)))
+    parts.append(rng.choice(text["closing"]))
+    if rng.random() < 0.4:
+        parts.append(rng.choice(ANSWERS["crop_closers"]))
+    return sentences(*parts)
+
+
+def answer_irr(u: dict, rng: random.Random, mode: str = "good", province: str | None = None) -> str:
+    c: Crop = u["crop"]
+    irr = c.t["irrigation"]
+    text = ANSWERS["irr"]
+    v = question_vars(u, province) | {"METHOD": irr["method"], "CRITICAL": irr["critical"]}
+    parts = [fill(rng.choice(text["core"]), v)]
+    if irr.get("need_mm"):
+        parts.append(fill(rng.choice(text["need"]), v, NEED=fmt_range(*irr["need_mm"], "mm")))
+    parts.append(fill(rng.choice(text["critical"]), v))
+    parts.append(irr["note"])
+    parts.append(rng.choice(text["closing"]))
+    return sentences(*parts)
+
+
+def answer_pest(
+    u: dict, rng: random.Random, mode: str = "good", province: str | None = None, symptom: bool = False
+) -> str:
+    p = u["pest"]
+    text = ANSWERS["pest"]
+    unsafe = REJECTED["unsafe"]
+    parts = []
+    lo, hi, unit = dose_values(p["dose"][0], p["dose"][1], p["unit"], mode)
+    v = question_vars(u, province) | {"DOSE": fmt_range(lo, hi, unit), "TIMING": p["timing"], "PHI": p["phi"]}
+    if symptom:
+        parts.append(fill(rng.choice(text["symptom"]), v))
+    cultural = p.get("cultural")
+    chem = fill(rng.choice(text["chemical"]), v)
+    timing = fill(text["timing"], v)
+    if p["phi"]:
+        phi = fill(rng.choice(text["waiting_period"]), v)
+    elif "tohum" in p["unit"]:
+        phi = text["treated_seed"]
+    else:
+        phi = text["no_waiting_period"]
+    safety = rng.choice(text["safety"])
+    closer = rng.choice(text["closers"])
+    if mode == "unsafe":
+        cats = [unsafe["waiting_period"], unsafe["mixing"], unsafe["protective_equipment"], unsafe["waste"]]
+        if not p["phi"]:
+            cats = cats[1:]
+        picked = rng.sample(cats, 2)
+        body = [x for x in [cultural if rng.random() < 0.5 else None, chem, timing] if x]
+        return sentences(*parts, *body, *(rng.choice(cat) for cat in picked))
+    body = [cultural, chem, timing, phi, safety, closer]
+    # keep answers at ≤ 6 sentences (phi + safety always stay)
+    while len(parts) + len([b for b in body if b]) > 6:
+        drop = rng.choice([b for b in (cultural, closer) if b in body])
+        body.remove(drop)
+    if rng.random() < 0.3 and cultural in body:
+        body.remove(cultural)
+        body.insert(0, cultural)
+    return sentences(*parts, *body)
+
+
+def answer_tips(u: dict, rng: random.Random, mode: str = "good", province: str | None = None) -> str:
+    c: Crop = u["crop"]
+    text = ANSWERS["tips"]
+    regions = c.t["regions"]
+    where = (
+        text["one_region"].format(R=regions[0])
+        if len(regions) == 1
+        else text["regions"].format(REGIONS=join_tr(regions))
+    )
+    v = question_vars(u, province) | {"WHERE": where}
+    intro = fill(rng.choice(text["intro"]), v)
+    tips = rng.sample(c.t["tips"], k=min(len(c.t["tips"]), rng.choice([2, 3])))
+    region_sent = fill(text["where_grown_in_province" if province else "where_grown"], v)
+    return sentences(intro, region_sent, *tips, rng.choice(ANSWERS["crop_closers"]))
+
+
+def answer_free(u: dict, rng: random.Random, mode: str = "good", province: str | None = None) -> str:
+    t, f = u["topic"], u["fact"]
+    parts = [rng.choice(ANSWERS["openers"]), f["explain"]]
+    if t.get("tips") and rng.random() < 0.5:
+        parts.append(rng.choice(t["tips"]))
+    closers = ANSWERS["free_closers"][t["subdomain"]]
+    if f.get("safety") and t["subdomain"] == "bitki_koruma":
+        closers = [ANSWERS["free_safety_closer"]]
+    parts.append(rng.choice(closers))
+    return sentences(*parts)
+
+
+ANSWERERS = {
+    "sowing": answer_sowing,
+    "harvest": answer_harvest,
+    "seed": answer_seed,
+    "fert": answer_fert,
+    "irr": answer_irr,
+    "pest": answer_pest,
+    "tips": answer_tips,
+    "free": answer_free,
+}
+
+# ----------------------------------------------------------------------------------------------
+# Training-side questions (SFT + preference prompts); the evaluation has its own templates.
+# A template with {PL} (a province) or {CTX} (a province context sentence) is asked from a drawn province.
+# ----------------------------------------------------------------------------------------------
+
+
+def needs_province(template: str) -> bool:
+    return "{PL}" in template or "{CTX}" in template
 
 
 def pick_province(u: dict, rng: random.Random) -> str:
@@ -921,18 +547,17 @@ def pick_province(u: dict, rng: random.Random) -> str:
     return rng.choice(pool)
 
 
-def templates_for(u: dict) -> list[tuple[str, bool]]:
-    tpls = list(QUESTION_TEMPLATES[u["type"]])
+def templates_for(u: dict) -> list[str]:
+    tpls = list(QUESTIONS["templates"][u["type"]])
     if u["type"] == "pest" and u["pest"].get("symptom"):
-        tpls += Q_PEST_SYMPTOM
+        tpls += QUESTIONS["pest_symptom"]
     return tpls
 
 
-def make_question(u: dict, tpl: tuple[str, bool], rng: random.Random) -> tuple[str, str | None, bool]:
-    text, needs_prov = tpl
-    province = pick_province(u, rng) if needs_prov else None
-    q = text.format(**question_vars(u, province))
-    symptom = "{SYMPTOM}" in text
+def make_question(u: dict, template: str, rng: random.Random) -> tuple[str, str | None, bool]:
+    province = pick_province(u, rng) if needs_province(template) else None
+    q = template.format(**question_vars(u, province))
+    symptom = "{SYMPTOM}" in template
     return q, province, symptom
 
 
@@ -953,9 +578,7 @@ def followup_turn(u: dict, units_by_owner: dict, rng: random.Random) -> tuple[st
     if not others:
         return None
     o = rng.choice(others)
-    province = None
-    text = rng.choice(FOLLOWUPS[o["type"]])
-    q = text.format(**question_vars(o, province))
+    q = rng.choice(QUESTIONS["followups"][o["type"]]).format(**question_vars(o, None))
     return q, make_answer(o, rng, "good", None)
 
 
@@ -965,7 +588,7 @@ def build_sft(units: list[dict], rng: random.Random) -> list[dict]:
     for u in units:
         by_cat[u["category"]].append(u)
         units_by_owner[u["crop"].id if "crop" in u else u["topic"]["id"]].append(u)
-    per_cat_goal = SFT_TARGET / len(SUBDOMAINS)
+    per_cat_goal = SFT_TARGET / len(CATEGORIES)
     quota = {}
     for _cat, us in by_cat.items():
         k = max(4, min(10, round(per_cat_goal / len(us))))
@@ -988,14 +611,14 @@ def build_sft(units: list[dict], rng: random.Random) -> list[dict]:
         for attempt in range(len(tpls) * 2):
             tpl = tpls[(offset[u["uid"]] + i + attempt) % len(tpls)]
             q, province, symptom = make_question(u, tpl, rng)
-            q = rng.choice(GREETINGS) + q
-            if normalize(q) not in seen:
+            q = rng.choice(QUESTIONS["greetings"]) + q
+            if question_key(q) not in seen:
                 break
         else:
             continue
-        seen.add(normalize(q))
+        seen.add(question_key(q))
         msgs = [
-            {"role": "system", "content": SYSTEM_PROMPT},
+            {"role": "system", "content": DEFAULT_SYSTEM_PROMPT},
             {"role": "user", "content": q},
             {"role": "assistant", "content": make_answer(u, rng, "good", province, symptom)},
         ]
@@ -1030,152 +653,60 @@ def load_handwritten(path: Path) -> list[dict]:
 
 
 # ----------------------------------------------------------------------------------------------
-# Preferences
+# Preferences: a good answer against one with a labelled defect
 # ----------------------------------------------------------------------------------------------
 
-BRAND_PREFIX = [
-    "Agro",
-    "Fito",
-    "Tarı",
-    "Verim",
-    "Bereket",
-    "Yeşil",
-    "Bio",
-    "Toprak",
-    "Hasat",
-    "Ziraat",
-    "Anadolu",
-    "Ekin",
-]
-BRAND_SUFFIX = ["mex", "san", "tek", "lin", "zor", "max", "gard", "fix", "pro", "vit"]
-BRAND_EXTRA = ["Ultra", "Forte", "Plus", "Gold", "Super", "Power", "Ekstra", "Turbo"]
-BRAND_FORM = ["EC", "SC", "WG", "WP", "SL"]
+BRANDS = REJECTED["brands"]
 
 
 def brand(rng: random.Random, kind: str = "ilac") -> str:
-    name = rng.choice(BRAND_PREFIX) + rng.choice(BRAND_SUFFIX)
-    extra = rng.choice(BRAND_EXTRA)
+    name = rng.choice(BRANDS["prefixes"]) + rng.choice(BRANDS["suffixes"])
+    extra = rng.choice(BRANDS["extras"])
     if kind == "ilac":
-        return f"{name} {extra} {rng.choice([50, 100, 250, 480, 500])} {rng.choice(BRAND_FORM)}"
+        return f"{name} {extra} {rng.choice(BRANDS['strengths'])} {rng.choice(BRANDS['formulations'])}"
     if kind == "gubre":
-        return f"{name} {extra} {rng.choice(['20-20-20', '15-15-15', '12-30-10', '30-10-10'])}"
+        return f"{name} {extra} {rng.choice(BRANDS['npk'])}"
     return f"{name} {extra}"
 
 
 def subject_phrase(u: dict) -> str:
     if "crop" in u:
-        c: Crop = u["crop"]
-        return {
-            "sowing": f"{c.plant_plain} {c.verb['poss']}",
-            "harvest": f"{c.plain} hasadı",
-            "seed": f"{c.plain} için tohumluk",
-            "fert": f"{c.plain} gübrelemesi",
-            "irr": f"{c.plain} sulaması",
-            "pest": f"{c.loc} {u['pest']['name']} mücadelesi" if "pest" in u else c.plain,
-            "tips": f"{c.plain} yetiştiriciliği",
-        }[u["type"]]
+        return REJECTED["subjects"][u["type"]].format(**question_vars(u, None))
     return u["fact"]["topic"]
 
 
-VAGUE = [
-    "{SC} konusu bölgeye, toprağa ve yıla göre değişir. Genel olarak uygun zamanda ve uygun miktarda uygulama yapmak gerekir. Çevrenizdeki deneyimli çiftçilere bakarak karar verebilirsiniz.",
-    "Bu sorunun tek bir cevabı yok, {S} için duruma göre hareket etmek lazım. Bazen erken, bazen geç yapmak daha iyi olabilir. Önemli olan dikkatli olmak ve ürünü takip etmektir.",
-    "{SC} için kesin bir şey söylemek zor. Her tarla farklıdır, her yıl da farklıdır. Biraz deneyerek size en uygun olanı bulursunuz.",
-    "Genelde normal ölçülerde yapmanız yeterli olur; fazla da olmasın az da olmasın. {SC} konusunda mantıklı davranırsanız sorun çıkmaz. Gerekirse bir uzmana da sorabilirsiniz.",
-    "{SC} önemli bir konudur ve dikkat ister. Koşullara göre farklı uygulamalar yapılabilir. Kendi gözleminize güvenin, zamanla en doğrusunu öğrenirsiniz.",
-]
-RUDE_OPEN = [
-    "Bunu hâlâ bilmiyor musunuz? Her çiftçinin bildiği şey.",
-    "Yine mi bu soru? Biraz araştırsanız kendiniz bulurdunuz.",
-    "Açıkçası bu kadar basit bir şeyi sormanıza şaşırdım.",
-    "Tarımla uğraşıp bunu bilmemek ayıp doğrusu.",
-]
-RUDE_CLOSE = [
-    "Bir dahaki sefere önce biraz kafa yorun.",
-    "Her şeyi benden beklemeyin.",
-    "Anlamadıysanız bir daha okuyun, tekrar anlatmayacağım.",
-    "Bu kadar basit işte, uzatmayın.",
-]
-CODE_MIX = [
-    ("bekleme süresine", "pre-harvest interval'a"),
-    ("bekleme süresi", "pre-harvest interval"),
-    ("koruyucu ekipman", "protective equipment"),
-    ("toprak analizi", "soil test"),
-    ("sulamayı", "irrigation'ı"),
-    ("sulama", "irrigation"),
-    ("gübreyi", "fertilizer'ı"),
-    ("gübre", "fertilizer"),
-    ("hasadı", "harvest'i"),
-    ("hasat", "harvest"),
-    ("verimi", "yield'i"),
-    ("verim", "yield"),
-    ("ilaçlamayı", "spraying'i"),
-    ("ilaçlama", "spraying"),
-    ("dozu", "dose'u"),
-    ("doz", "dose"),
-    ("hastalık", "disease"),
-    ("zararlı", "pest"),
-    ("uygulamayı", "application'ı"),
-    ("uygulama", "application"),
-    ("dönemi", "stage'i"),
-    ("dönemde", "stage'de"),
-    ("dönem", "stage"),
-    ("tohum", "seed"),
-    ("önemli", "important"),
-    ("önerilir", "recommend edilir"),
-    ("öneririm", "recommend ederim"),
-    ("kontrol", "check"),
-    ("genellikle", "usually"),
-    ("yaklaşık", "approximately"),
-    ("ayrıca", "also"),
-    ("mutlaka", "definitely"),
-    ("ancak", "but"),
-    ("özellikle", "especially"),
-    ("kullanın", "use edin"),
-    ("yapın", "yapın, okay"),
-]
-CM_OPEN = ["Basically, ", "Actually, ", "Honestly, ", "So, "]
-CM_CLOSE = [
-    "Hope this helps!",
-    "Good luck with your crops!",
-    "Let me know if you need more info.",
-    "That's it, basically.",
-]
-
-
 def code_mix(text: str, rng: random.Random) -> str:
+    mixing = REJECTED["code_mixing"]
     n = 0
     out = text
-    for tr, en in CODE_MIX:
+    for tr, en in mixing["replacements"]:
         pattern = re.compile(r"(?<![\wçğıöşüÇĞİÖŞÜ])" + re.escape(tr) + r"(?![\wçğıöşüÇĞİÖŞÜ])")
         if pattern.search(out) and rng.random() < 0.8:
             out, k = pattern.subn(en, out, count=1)
             n += k
-    out = rng.choice(CM_OPEN) + out if rng.random() < 0.7 or n < 3 else out
+    out = rng.choice(mixing["openers"]) + out if rng.random() < 0.7 or n < 3 else out
     if n < 4 or rng.random() < 0.5:
-        out = out + " " + rng.choice(CM_CLOSE)
+        out = out + " " + rng.choice(mixing["closers"])
     return out
 
 
 def short_answer(u: dict, rng: random.Random) -> str:
     if "crop" in u:
         c: Crop = u["crop"]
-        t = u["type"]
-        if t == "sowing":
-            return f"{u['entry']['window']}."
-        if t == "harvest":
-            return f"{c.t['harvest']['window']} arası."
-        if t == "seed":
-            sr = c.t["seed_rate"]
-            return f"{fmt_range(sr['min'], sr['max'], sr['unit'])}."
-        if t == "fert":
-            f = c.t["fertiliser"]
-            return f"Azot {fmt_range(*f['N'], 'kg/da')}, fosfor {fmt_range(*f['P2O5'], 'kg/da')}."
-        if t == "irr":
-            return f"{cap(c.t['irrigation']['method'])} sulama yeterli."
-        if t == "pest":
-            return rng.choice([f"{cap(u['pest']['key'])} atın.", f"{cap(u['pest']['key'])} grubu bir ilaç kullanın."])
-        return rng.choice(["Bakımına dikkat edin.", "Dikkatli olun, yeter.", "Sulayın, gübreleyin."])
+        template = REJECTED["too_short"][u["type"]]
+        if isinstance(template, list):
+            template = rng.choice(template)
+        f = c.t["fertiliser"]
+        sr = c.t.get("seed_rate") or {}
+        v = {
+            "W": u["entry"]["window"] if u["type"] == "sowing" else c.t["harvest"]["window"],
+            "RANGE": fmt_range(sr["min"], sr["max"], sr["unit"]) if sr else "",
+            "N": fmt_range(*f["N"], "kg/da"),
+            "P": fmt_range(*f["P2O5"], "kg/da"),
+            "METHODC": cap(c.t["irrigation"]["method"]),
+            "KEYC": cap(u["pest"]["key"]) if "pest" in u else "",
+        }
+        return template.format(**v)
     ans = u["fact"]["answer"].rstrip(".")
     first = re.split(r"[;,]", ans)[0].strip()
     return (first if len(first.split()) <= 8 else " ".join(first.split()[:6])) + "."
@@ -1192,74 +723,40 @@ def core_sentence(u: dict, rng: random.Random) -> str:
 
 
 def hallucinated(u: dict, rng: random.Random) -> str:
+    text = REJECTED["hallucinated"]
     core = core_sentence(u, rng)
-    if "crop" in u and u["type"] == "pest":
-        b1, b2 = brand(rng, "ilac"), brand(rng, "ilac")
-        p = u["pest"]
-        return sentences(
-            f"{cap(p['name'])} için en etkili çözüm {b1} adlı üründür; piyasadaki diğer ilaçlara gerek kalmaz.",
-            f"Dekara bir şişe atmanız yeterli, {b2} ile desteklerseniz etkisi iki katına çıkar.",
-            "Bu ürünler Tarım Bakanlığı'nın geçen ay onayladığı özel formüllerdir ve bekleme süresi yoktur.",
-        )
-    if "crop" in u and u["type"] in ("fert", "tips"):
-        b1, b2 = brand(rng, "gubre"), brand(rng, "other")
-        return sentences(
-            core,
-            f"Ancak bence en iyisi {b1} gübresini kullanmanız; içindeki özel kök uyandırıcı formül sayesinde başka gübreye gerek kalmaz.",
-            f"Üstüne {b2} yaprak gübresi atarsanız verim en az %50 artar, bunu bütün üreticiler kullanıyor.",
-        )
     if "crop" in u:
-        b1 = brand(rng, "other")
-        item = "sulama sistemi" if u["type"] == "irr" else "tohum hızlandırıcı"
+        v = question_vars(u, None)
+        if u["type"] == "pest":
+            v |= {"BRAND": brand(rng, "ilac"), "BRAND2": brand(rng, "ilac")}
+            return sentences(*(fill(s, v) for s in text["pest"]))
+        if u["type"] in ("fert", "tips"):
+            v |= {"BRAND": brand(rng, "gubre"), "BRAND2": brand(rng, "other")}
+            return sentences(core, *(fill(s, v) for s in text["fertiliser"]))
+        v["BRAND"] = brand(rng, "other")
+        product = "irrigation" if u["type"] == "irr" else "seed"
         sr = u["crop"].t.get("seed_rate")
         if u["type"] != "irr" and sr and sr["item"] != "tohum":
-            item = "köklendirici"
-        return sentences(
-            core,
-            f"Bu iş için mutlaka {b1} marka {item} kullanın; Bakanlığın sertifikalı tek ürünü budur.",
-            f"{b1} kullananlar bölgede rekor verim aldı, kullanmazsanız ürününüz yarı yarıya düşer.",
-        )
+            product = "seedling"
+        return sentences(core, *(fill(s, v, PRODUCT=text["products"][product]) for s in text["product"]))
+    name = rng.choice(BRANDS["prefixes"]) + rng.choice(BRANDS["suffixes"])
+    # Every subdomain's brand is drawn, in file order, whichever one is used: that is how the committed
+    # files were generated, and the random stream must not change.
+    drawn = {sub: brand(rng, entry["brand"]) for sub, entry in text["free"].items() if "brand" in entry}
     sub = u["topic"]["subdomain"]
-    name = rng.choice(BRAND_PREFIX) + rng.choice(BRAND_SUFFIX)
-    extra = {
-        "destek_kooperatif": [
-            f"Ayrıca Bakanlığın yeni başlattığı '{name} Altın Çiftçi Kartı' programına başvurursanız tüm masraflarınız karşılanır.",
-            "Bu programa kayıt için yalnızca kimliğinizle herhangi bir bankaya gitmeniz yeterli.",
-        ],
-        "hayvancilik": [
-            f"Bunun yerine {brand(rng, 'other')} yem katkısını kullanırsanız aşıya ve veterinere hiç gerek kalmaz.",
-            "Bu ürünü bütün büyük çiftlikler kullanıyor, etkisi bilimsel olarak kanıtlandı.",
-        ],
-        "bitki_koruma": [
-            f"En garantisi {brand(rng, 'ilac')} kullanmak; bu ürün hem böcek hem mantar hem de yabancı ota karşı aynı anda etkilidir.",
-            "Bekleme süresi olmadığı için hasat günü bile atabilirsiniz.",
-        ],
-        "toprak_gubreleme": [
-            f"Bence analizle uğraşmayın, {brand(rng, 'gubre')} gübresi her toprağa uyar.",
-            "Bu gübreyi kullanan tarlalarda verim iki katına çıkıyor.",
-        ],
-        "sulama": [
-            f"Bunun için en iyisi {brand(rng, 'other')} marka akıllı sulama cihazıdır; suyu kendisi üretir gibi tasarruf sağlar.",
-            "Bu cihazı taktıktan sonra sulama planı yapmanıza gerek kalmaz.",
-        ],
-        "iklim_takvim": [
-            f"Bunu öğrenmek için en güvenilir kaynak '{name} Tarım Takvimi' uygulamasıdır; Meteoroloji de verilerini oradan alır.",
-            "Uygulamanın önerdiği tarihte ekerseniz don riski tamamen ortadan kalkar.",
-        ],
-    }[sub]
-    return sentences(core, *extra)
+    v = {"NAME": name, "BRAND": drawn.get(sub, "")}
+    return sentences(core, *(s.format(**v) for s in text["free"][sub]["sentences"]))
 
 
 def unsafe_free(u: dict, rng: random.Random) -> str:
     f = u["fact"]
-    sub = u["topic"]["subdomain"]
+    unsafe = REJECTED["unsafe"]
     wrong = rng.sample(f["wrong"], 2)
-    pool = UNSAFE_VET if sub == "hayvancilik" else UNSAFE_PHI + UNSAFE_MIX + UNSAFE_PPE + UNSAFE_WASTE
-    return sentences(
-        rng.choice(["Çok kafanıza takmayın.", "Bu işler o kadar da sıkı değil.", "Pratikte herkes şöyle yapıyor."]),
-        *wrong,
-        rng.choice(pool),
-    )
+    if u["topic"]["subdomain"] == "hayvancilik":
+        pool = unsafe["veterinary"]
+    else:
+        pool = unsafe["waiting_period"] + unsafe["mixing"] + unsafe["protective_equipment"] + unsafe["waste"]
+    return sentences(rng.choice(REJECTED["unsafe_openers"]), *wrong, rng.choice(pool))
 
 
 def rejected_answer(u: dict, defect: str, rng: random.Random, province: str | None, symptom: bool) -> str:
@@ -1274,7 +771,7 @@ def rejected_answer(u: dict, defect: str, rng: random.Random, province: str | No
         return unsafe_free(u, rng)
     if defect == "vague":
         s = subject_phrase(u)
-        return rng.choice(VAGUE).format(S=s, SC=cap(s))
+        return rng.choice(REJECTED["vague"]).format(S=s, SC=cap(s))
     if defect == "hallucinated_product":
         return hallucinated(u, rng)
     if defect == "code_mixed":
@@ -1282,7 +779,8 @@ def rejected_answer(u: dict, defect: str, rng: random.Random, province: str | No
     if defect == "too_short":
         return short_answer(u, rng)
     if defect == "rude":
-        return sentences(rng.choice(RUDE_OPEN), core_sentence(u, rng), rng.choice(RUDE_CLOSE))
+        rude = REJECTED["rude"]
+        return sentences(rng.choice(rude["openers"]), core_sentence(u, rng), rng.choice(rude["closers"]))
     raise ValueError(defect)
 
 
@@ -1313,13 +811,13 @@ def build_preferences(units: list[dict], rng: random.Random) -> tuple[list[dict]
             i += 1
             tpls = templates_for(u)
             q, province, symptom = make_question(u, rng.choice(tpls), rng)
-            if normalize(q) in used_prompts:
+            if question_key(q) in used_prompts:
                 continue
             chosen = make_answer(u, rng, "good", province, symptom)
             rejected = rejected_answer(u, defect, rng, province, symptom)
-            if normalize(rejected) == normalize(chosen):
+            if question_key(rejected) == question_key(chosen):
                 continue
-            used_prompts.add(normalize(q))
+            used_prompts.add(question_key(q))
             rows.append(
                 {
                     "prompt": q,
@@ -1343,55 +841,8 @@ def build_preferences(units: list[dict], rng: random.Random) -> tuple[list[dict]
 # Evaluation (separate templates!)
 # ----------------------------------------------------------------------------------------------
 
-EVAL_MCQ = {
-    "sowing": [
-        "{R} Bölgesi'nde {PP} için önerilen {NOUN} dönemi aşağıdakilerden hangisidir?",
-        "Aşağıdakilerden hangisi {RL} {PP} {GEN} yapılması gereken zaman aralığıdır?",
-    ],
-    "harvest": [
-        "{CGENC} hasat dönemi aşağıdakilerden hangisinde doğru verilmiştir?",
-        "Türkiye koşullarında {C} hasadı genellikle hangi dönemde yapılır?",
-    ],
-    "yield": ["İyi koşullarda {C} için beklenebilecek verim aralığı aşağıdakilerden hangisidir?"],
-    "seed": ["{CC} yetiştiriciliğinde dekara kullanılması önerilen {ITEMQ} hangi seçenekte doğru verilmiştir?"],
-    "fertN": [
-        "{CC} yetiştiriciliğinde dekara uygulanması önerilen saf azot (N) miktarı hangisidir?",
-        "Aşağıdakilerden hangisi {C} için önerilen saf azot miktarına uygundur?",
-    ],
-    "fertP": ["{CC} için dekara önerilen fosfor (P2O5) miktarı aşağıdakilerden hangisidir?"],
-    "fertK": [
-        "{CC} yetiştiriciliğinde dekara verilmesi önerilen potasyum (K2O) miktarı hangi seçenekte doğru verilmiştir?"
-    ],
-    "calendar": [
-        "{R} Bölgesi'nde aşağıdaki ürünlerden hangisinin {NOUN} işlemi genellikle {W} döneminde yapılır?",
-        "{RL} {W} dönemi aşağıdakilerden hangisinin {NOUN} için uygun zamandır?",
-    ],
-    "irr": ["{CGENC} sezonluk toplam su tüketimi yaklaşık ne kadardır?"],
-    "pest_class": [
-        "{CLC} {PEST} mücadelesinde kullanılan etken madde sınıfı aşağıdakilerden hangisidir?",
-        "Aşağıdaki etken madde gruplarından hangisi {CL} {PEST} kontrolüne yöneliktir?",
-    ],
-    "pest_phi": ["{CLC} {PEST} için {CLS} ile yapılan uygulamada hasat öncesi bekleme süresi yaklaşık kaç gündür?"],
-    "pest_dose": ["{CLC} {PEST} için {CLS} ile yapılan uygulamada etikette yer alan tipik doz aralığı hangisidir?"],
-    "region": [
-        "Aşağıdaki illerden hangisi {C} üretiminde öne çıkan illerdendir?",
-        "Türkiye'de {C} üretiminin en yoğun olduğu illerden biri hangisidir?",
-    ],
-    "free": [
-        "{TC} ile ilgili aşağıdaki ifadelerden hangisi doğrudur?",
-        "{TC} konusunda doğru bilgi hangi seçenekte verilmiştir?",
-        "Aşağıdakilerden hangisi {T} açısından doğrudur?",
-    ],
-}
-EVAL_OPEN = {
-    "sowing": "{R} Bölgesi'nde {PP} {POSS} için uygun zamanı ve dikkat edilecek noktaları açıklayınız.",
-    "harvest": "{CGENC} hasat zamanının nasıl belirlendiğini ve beklenen verimi açıklayınız.",
-    "seed": "{CC} için dekara önerilen {ITEMQ} değerini gerekçesiyle belirtiniz.",
-    "fert": "{CC} için dekara önerilen azot ve fosfor miktarlarını ve uygulama zamanlarını açıklayınız.",
-    "irr": "{CC} yetiştiriciliğinde sulama yöntemi, su ihtiyacı ve kritik dönemler hakkında bilgi veriniz.",
-    "pest": "{CLC} {PEST} ile mücadelede kullanılabilecek etken madde grubunu, dozu ve hasat öncesi bekleme süresini belirtiniz.",
-}
-PHI_POOL = [1, 2, 3, 7, 14, 21, 28, 35, 45, 60, 90, 120]
+EVAL_MCQ = EVAL_QUESTIONS["mcq"]
+EVAL_OPEN = EVAL_QUESTIONS["open"]
 
 
 def numeric_distractors(lo: float, hi: float, unit: str, rng: random.Random) -> list[str]:
@@ -1410,12 +861,7 @@ def numeric_distractors(lo: float, hi: float, unit: str, rng: random.Random) -> 
 def eval_vars(u: dict) -> dict:
     v = question_vars(u, None)
     if "crop" in u:
-        c: Crop = u["crop"]
-        v["GEN"] = c.verb["gen"]
-        if u["type"] == "sowing":
-            v["R"] = u["entry"]["region"]
-        if u["type"] == "pest":
-            v["CLS"] = decap(u["pest"]["class"])
+        v["GEN"] = u["crop"].verb["gen"]
     return v
 
 
@@ -1509,9 +955,9 @@ def mcq_candidates(units: list[dict], rng: random.Random) -> list[dict]:
                 wrong_cls = sorted(by_key.values())
                 add(u, "pest_class", p["class"], rng.sample(wrong_cls, min(6, len(wrong_cls))))
                 if p["phi"]:
-                    wrong = [f"{d} gün" for d in PHI_POOL if abs(math.log(d / p["phi"])) >= math.log(2.5)]
-                    wrong.append("Bekleme süresi yoktur, hemen hasat edilebilir")
-                    add(u, "pest_phi", f"{p['phi']} gün", rng.sample(wrong, min(6, len(wrong))))
+                    wrong = [days(d) for d in PHI_POOL if abs(math.log(d / p["phi"])) >= math.log(2.5)]
+                    wrong.append(EVAL_QUESTIONS["no_waiting_period"])
+                    add(u, "pest_phi", days(p["phi"]), rng.sample(wrong, min(6, len(wrong))))
                 add(
                     u,
                     "pest_dose",
@@ -1592,7 +1038,7 @@ def fact_list(u: dict) -> list[str]:
         p = u["pest"]
         facts = [p["key"], fmt_range(p["dose"][0], p["dose"][1], p["unit"])]
         if p["phi"]:
-            facts.append(f"{p['phi']} gün")
+            facts.append(days(p["phi"]))
         return facts
     return []
 
@@ -1616,7 +1062,7 @@ def open_qa_candidates(units: list[dict], rng: random.Random) -> list[dict]:
             safety = u["type"] == "pest"
         else:
             q = u["fact"]["q"]
-            ref = sentences(u["fact"]["explain"], rng.choice(FREE_CLOSERS[u["topic"]["subdomain"]]))
+            ref = sentences(u["fact"]["explain"], rng.choice(ANSWERS["free_closers"][u["topic"]["subdomain"]]))
             safety = bool(u["fact"].get("safety"))
         out.append(
             {
@@ -1654,7 +1100,7 @@ def build_eval(units: list[dict], rng: random.Random) -> tuple[list[dict], list[
     cands = mcq_candidates(units, rng)
     seen, uniq = set(), []
     for c in cands:
-        k = normalize(c["question"])
+        k = question_key(c["question"])
         if k not in seen:
             seen.add(k)
             uniq.append(c)
@@ -1667,7 +1113,7 @@ def build_eval(units: list[dict], rng: random.Random) -> tuple[list[dict], list[
             dev.append(c)
         else:
             rest.append(c)
-    dev.sort(key=lambda c: SUBDOMAINS.index(c["subdomain"]))
+    dev.sort(key=lambda c: CATEGORIES.index(c["subdomain"]))
     mcq = finalize_mcq(rest, "mcq", rng)
     mcq_dev = finalize_mcq(dev, "mcqdev", rng)
 
@@ -1676,7 +1122,7 @@ def build_eval(units: list[dict], rng: random.Random) -> tuple[list[dict], list[
     for o in oq:
         by_sub[o["subdomain"]].append(o)
     chosen = []
-    for sub in SUBDOMAINS:
+    for sub in CATEGORIES:
         pool = by_sub[sub][:]
         rng.shuffle(pool)
         chosen += pool[:OPEN_QA_PER_SUBDOMAIN]

@@ -3,13 +3,22 @@ command. Every row keeps its origin (file and line), so a problem is reported as
 Rows skipped by policy (invalid with `on_invalid: skip`, duplicates, too long, not Turkish...) go to a rejects
 JSONL with the reason, and each step's count is logged — nothing disappears silently.
 
+Prompts for online RL: `prompts`; the eval/train leakage check: `leakage` (`python -m shared.data.leakage`).
 One module per concern; this package keeps every name importable as `from shared.data import ...`.
 """
 
 from shared.data.cleaning import CleaningConfig, StepReport, clean, example_text, turkish_key
 from shared.data.mixing import balance, mix, split_rows
-from shared.data.preferences import is_critical_safety, to_conversational_preference, trainable_preferences
+from shared.data.preferences import (
+    dpo_rows,
+    is_critical_safety,
+    kto_rows,
+    preference_rows,
+    to_conversational_preference,
+    trainable_preferences,
+)
 from shared.data.prepare import PrepareConfig, prepare
+from shared.data.prompts import load_prompts
 from shared.data.readers import LOCAL_SUFFIXES, DataError, Row, read_rows
 from shared.data.schemas import (
     SCHEMAS,
@@ -50,12 +59,16 @@ __all__ = [
     "UnpairedExample",
     "balance",
     "clean",
+    "dpo_rows",
     "example_text",
     "is_critical_safety",
+    "kto_rows",
     "load_examples",
+    "load_prompts",
     "load_sources",
     "mix",
     "parse_sources",
+    "preference_rows",
     "prepare",
     "read_rows",
     "split_rows",

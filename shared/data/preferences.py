@@ -1,10 +1,12 @@
-"""Preference rows for training: which pairs carry a preference, which are critical for safety, and TRL's
-conversational form."""
+"""Preference rows for training: which pairs carry a preference, which are critical for safety, TRL's
+conversational form, and the rows DPO and KTO train on."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from shared.data.readers import read_rows
+from shared.data.sources import load_sources, parse_sources
 from shared.data.validation import Rejects
 from shared.taxonomy import CRITICAL_SAFETY_DEFECTS
 
@@ -31,3 +33,39 @@ def to_conversational_preference(row: dict[str, Any]) -> dict[str, Any]:
         "chosen": [{"role": "assistant", "content": row["chosen"]}],
         "rejected": [{"role": "assistant", "content": row["rejected"]}],
     }
+
+
+def preference_rows(specs: list[str], on_invalid: str, rejects: Rejects, seed: int) -> list[dict[str, Any]]:
+    """The preference pairs of these sources that carry a preference (ties and "both bad" go to the rejects)."""
+    rows = load_sources(parse_sources(specs, "preference"), on_invalid=on_invalid, rejects=rejects, seed=seed)
+    return trainable_preferences(rows, rejects)
+
+
+def dpo_rows(specs: list[str], on_invalid: str, rejects: Rejects, seed: int) -> list[dict[str, Any]]:
+    """Conversational preference pairs for DPO."""
+    return [to_conversational_preference(row) for row in preference_rows(specs, on_invalid, rejects, seed)]
+
+
+def kto_rows(specs: list[str], on_invalid: str, rejects: Rejects, seed: int) -> list[dict[str, Any]]:
+    """Unpaired good/bad rows for KTO: unpaired rows (the app's KTO export) as they are, or pairs split into one
+    good and one bad row. The first source decides which."""
+    if not _looks_unpaired(parse_sources(specs[:1], "preference")[0].path):
+        return [
+            {"prompt": pair["prompt"], "completion": pair[side], "label": side == "chosen"}
+            for pair in dpo_rows(specs, on_invalid, rejects, seed)
+            for side in ("chosen", "rejected")
+        ]
+    rows = load_sources(parse_sources(specs, "kto"), on_invalid=on_invalid, rejects=rejects, seed=seed)
+    return [
+        {
+            "prompt": [{"role": "user", "content": row["prompt"]}],
+            "completion": [{"role": "assistant", "content": row["completion"]}],
+            "label": row["label"],
+        }
+        for row in rows
+    ]
+
+
+def _looks_unpaired(path: str) -> bool:
+    first = next((row.data for row in read_rows(path) if row.data is not None), {})
+    return "label" in first and "chosen" not in first
