@@ -1,8 +1,9 @@
 """Our PPO loop (TRL 1.16 has no PPOTrainer): explicit, torchtune-style code on Accelerate.
 
-One PPO step = rollout (batched sampling with KV cache) → score (reward model + rules) → per-token KL penalty to
-the reference → GAE → `ppo_epochs` passes of clipped policy/value updates over minibatches (with gradient
-accumulation and clipping) → metrics. The maths lives in `rlhf.ppo_core` as pure functions.
+One PPO step = `rollout` (batched sampling with KV cache → score (reward model + rules) → per-token KL penalty to
+the reference → GAE), which returns a typed `Rollout`, then `update`: `ppo_epochs` shuffled passes over it, one
+`ppo_step` per micro-batch (forward, clipped policy and value losses, backward; the optimizers step every
+`gradient_accumulation_steps` micro-batches) → metrics. The maths lives in `rlhf.ppo_core` as pure functions.
 
 Models (loaded by `rlhf/ppo.py`):
 * policy: causal LM from the SFT checkpoint, trained in full or with a LoRA adapter;
@@ -22,11 +23,10 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +49,10 @@ from rlhf.ppo_core import (
     response_mask,
     whiten,
 )
+from shared.batching import padded_batch, prompt_response_batch
+from shared.checkpoints import is_complete, resolve_resume
+from shared.generation import encode_prompt
+from shared.tensorboard import write_rank_report
 
 
 @dataclass
@@ -140,27 +144,6 @@ def stop_token_ids(tokenizer) -> list[int]:
     return sorted(i for i in ids if i is not None)
 
 
-def encode_prompt(tokenizer, prompt: str, system_prompt: str | None) -> list[int]:
-    messages = ([{"role": "system", "content": system_prompt}] if system_prompt else []) + [
-        {"role": "user", "content": prompt}
-    ]
-    return tokenizer.apply_chat_template(messages, tokenize=True, add_generation_prompt=True, return_dict=True)[
-        "input_ids"
-    ]
-
-
-def pad(sequences: list[list[int]] | list[torch.Tensor], pad_id: int, side: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Rows → (ids, mask), padded on the left (prompts) or right (responses)."""
-    width = max(len(s) for s in sequences)
-    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
-    mask = torch.zeros_like(ids)
-    for row, seq in enumerate(sequences):
-        seq = torch.as_tensor(seq, dtype=torch.long)
-        span = slice(width - len(seq), width) if side == "left" else slice(0, len(seq))
-        ids[row, span], mask[row, span] = seq, 1
-    return ids, mask
-
-
 def generation_config(args: PPOArguments, tokenizer, greedy: bool = False) -> GenerationConfig:
     sampling = {} if greedy else {"do_sample": True, "temperature": args.temperature, "top_p": args.top_p, "top_k": 0}
     return GenerationConfig(
@@ -184,26 +167,21 @@ def generate(
     stops = list(config.eos_token_id)
     responses: list[torch.Tensor] = []
     for start in range(0, len(queries), batch_size):
-        ids, mask = pad(queries[start : start + batch_size], tokenizer.pad_token_id, "left")
+        prompts = padded_batch(queries[start : start + batch_size], tokenizer.pad_token_id, side="left")
+        ids, mask = prompts["input_ids"], prompts["attention_mask"]
         out = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), generation_config=config)
         new = out[:, ids.shape[1] :].cpu()
         keep, _ = response_mask(new, stops)
         responses.extend(row[: int(k.sum())] for row, k in zip(new, keep))
-    query_ids, query_mask = pad(queries, tokenizer.pad_token_id, "left")
-    response_ids, resp_mask = pad(
-        [r if len(r) else torch.tensor([tokenizer.pad_token_id]) for r in responses], tokenizer.pad_token_id, "right"
+    query = padded_batch(queries, tokenizer.pad_token_id, side="left")
+    response = padded_batch(
+        [r if len(r) else torch.tensor([tokenizer.pad_token_id]) for r in responses],
+        tokenizer.pad_token_id,
+        side="right",
     )
+    resp_mask = response["attention_mask"]
     resp_mask[[i for i, r in enumerate(responses) if not len(r)]] = 0
-    return query_ids, query_mask, response_ids, resp_mask
-
-
-def sequence_inputs(query_ids, query_mask, response_ids, resp_mask) -> dict[str, torch.Tensor]:
-    attention_mask = torch.cat([query_mask, resp_mask], dim=1)
-    return {
-        "input_ids": torch.cat([query_ids, response_ids], dim=1),
-        "attention_mask": attention_mask,
-        "position_ids": (attention_mask.cumsum(-1) - 1).clamp(min=0),
-    }
+    return query["input_ids"], query["attention_mask"], response["input_ids"], resp_mask
 
 
 def response_logits(model, inputs: dict[str, torch.Tensor], prompt_width: int, temperature: float) -> torch.Tensor:
@@ -214,6 +192,52 @@ def response_logits(model, inputs: dict[str, torch.Tensor], prompt_width: int, t
     response_length = inputs["input_ids"].shape[1] - prompt_width
     logits = model(**inputs, use_cache=False, logits_to_keep=response_length + 1).logits[:, :-1]
     return logits / temperature
+
+
+@dataclass
+class Rollout:
+    """One PPO step's samples on this process (torchtune's `Trajectory`): B rows, prompt width P, response width R.
+    Token ids stay on the CPU; the per-token tensors live on the accelerator's device."""
+
+    query: torch.Tensor  # [B, P] prompt ids, left-padded
+    query_mask: torch.Tensor  # [B, P]
+    response: torch.Tensor  # [B, R] sampled ids, right-padded after the stop token
+    mask: torch.Tensor  # [B, R] float: 1 up to and including the stop token
+    logprobs: torch.Tensor  # [B, R] log π_old of the sampled tokens
+    values: torch.Tensor  # [B, R] critic values V_old
+    advantages: torch.Tensor  # [B, R] GAE (whitened with whiten_advantages)
+    returns: torch.Tensor  # [B, R] GAE + V_old: the critic's targets
+    scores: torch.Tensor  # [B] sequence scores (reward model + rules − missing-EOS penalty)
+    kl: torch.Tensor  # [B, R] per-token KL estimate to the reference
+    non_score: torch.Tensor  # [B, R] −β·KL
+    ended: torch.Tensor  # [B] bool: the answer has its stop token
+    prompts: list[str]
+    texts: list[str]  # decoded answers
+
+    def select(self, rows: torch.Tensor) -> Rollout:
+        """The micro-batch made of `rows` (indices into this rollout)."""
+        picked = {}
+        for item in fields(self):
+            value = getattr(self, item.name)
+            picked[item.name] = value[rows] if isinstance(value, torch.Tensor) else [value[i] for i in rows.tolist()]
+        return Rollout(**picked)
+
+    def model_inputs(self, device) -> dict[str, torch.Tensor]:
+        """input_ids, attention_mask and position_ids of prompt + response, on `device`."""
+        batch = prompt_response_batch(self.query, self.query_mask, self.response, self.mask.long().cpu())
+        return {name: tensor.to(device) for name, tensor in batch.items()}
+
+
+@dataclass
+class PPOStats:
+    """What one `ppo_step` measured on its micro-batch."""
+
+    pg_loss: float
+    vf_loss: float
+    clipfrac: float
+    vf_clipfrac: float
+    approx_kl: float
+    entropy: float
 
 
 class PPOTrainer:
@@ -335,7 +359,9 @@ class PPOTrainer:
         return scores, texts
 
     @torch.no_grad()
-    def rollout(self, step: int) -> dict:
+    def rollout(self, step: int) -> Rollout:
+        """Sample answers to this process's prompts for `step`, score them, and compute log-probs, values, the
+        KL-penalised per-token rewards, advantages and returns."""
         args, acc = self.args, self.accelerator
         indices = self.prompt_indices(step)
         prompts = [self.prompts[i] for i in indices]
@@ -355,10 +381,8 @@ class PPOTrainer:
         logprobs, ref_logprobs, values = [], [], []
         for start in range(0, len(prompts), args.forward_batch_size):
             rows = slice(start, start + args.forward_batch_size)
-            inputs = {
-                k: v.to(acc.device)
-                for k, v in sequence_inputs(query[rows], query_mask[rows], response[rows], resp_mask[rows]).items()
-            }
+            batch = prompt_response_batch(query[rows], query_mask[rows], response[rows], resp_mask[rows])
+            inputs = {name: tensor.to(acc.device) for name, tensor in batch.items()}
             labels = response[rows].to(acc.device)
             with acc.autocast():
                 logprobs.append(
@@ -375,86 +399,84 @@ class PPOTrainer:
         advantages, returns = gae(rewards, values, mask, args.gamma, args.lam)
         if args.whiten_advantages:
             advantages = whiten(advantages, mask)
-        return {
-            "query": query,
-            "query_mask": query_mask,
-            "response": response,
-            "mask": mask,
-            "logprobs": logprobs,
-            "values": values,
-            "advantages": advantages,
-            "returns": returns,
-            "scores": scores,
-            "kl": kl,
-            "non_score": non_score,
-            "ended": ended,
-            "prompts": prompts,
-            "texts": texts,
-        }
+        return Rollout(
+            query=query,
+            query_mask=query_mask,
+            response=response,
+            mask=mask,
+            logprobs=logprobs,
+            values=values,
+            advantages=advantages,
+            returns=returns,
+            scores=scores,
+            kl=kl,
+            non_score=non_score,
+            ended=ended,
+            prompts=prompts,
+            texts=texts,
+        )
 
     # ------------------------------------------------------------------------------------------ update
 
-    def update(self, batch: dict) -> dict[str, float]:
+    def ppo_step(self, micro: Rollout) -> PPOStats:
+        """One micro-batch: forward policy and critic, clipped policy and value losses (`rlhf.ppo_core`), backward.
+        Inside Accelerate's `accumulate`, gradients are clipped and the optimizers and schedulers step only on the
+        last micro-batch of each `gradient_accumulation_steps` group (elsewhere `step` and `zero_grad` are no-ops)."""
         args, acc = self.args, self.accelerator
-        micro, minibatch = (
-            args.per_device_train_batch_size,
-            args.per_device_train_batch_size * args.gradient_accumulation_steps,
+        width = micro.query.shape[1]
+        inputs = micro.model_inputs(acc.device)
+        with acc.accumulate(self.policy, self.value_model):
+            with acc.autocast():
+                logits = response_logits(self.policy, inputs, width, args.temperature)
+                values = self.value_model(**inputs)[:, width - 1 : -1]
+            logprobs = logprobs_from_logits(logits, micro.response.to(acc.device))
+            pg_loss, clipfrac, approx_kl = clipped_policy_loss(
+                logprobs, micro.logprobs, micro.advantages, micro.mask, args.cliprange
+            )
+            vf_loss, vf_clipfrac = clipped_value_loss(
+                values, micro.values, micro.returns, micro.mask, args.cliprange_value
+            )
+            acc.backward(pg_loss + args.vf_coef * vf_loss)
+            if acc.sync_gradients:
+                acc.clip_grad_norm_(self.policy.parameters(), args.max_grad_norm)
+                acc.clip_grad_norm_(self.value_model.parameters(), args.max_grad_norm)
+            for optimizer in (self.policy_opt, self.value_opt):
+                optimizer.step()
+            for optimizer in (self.policy_opt, self.value_opt):
+                optimizer.zero_grad()
+            if acc.sync_gradients:
+                for scheduler in self.schedulers:
+                    scheduler.step()
+        with torch.no_grad():
+            entropy = masked_mean(entropy_from_logits(logits.detach()), micro.mask)
+        return PPOStats(*(float(v.detach()) for v in (pg_loss, vf_loss, clipfrac, vf_clipfrac, approx_kl, entropy)))
+
+    def update(self, rollout: Rollout) -> dict[str, float]:
+        """`ppo_epochs` passes over the rollout in a fresh random order, one `ppo_step` per micro-batch; returns
+        the mean of each statistic."""
+        args = self.args
+        generator = torch.Generator().manual_seed(
+            args.seed * 100_003 + self.step * 101 + self.accelerator.process_index
         )
-        width = batch["query"].shape[1]
-        stats: dict[str, list[float]] = {
-            k: [] for k in ("pg_loss", "vf_loss", "clipfrac", "vf_clipfrac", "approx_kl", "entropy")
-        }
-        generator = torch.Generator().manual_seed(args.seed * 100_003 + self.step * 101 + acc.process_index)
+        micro = args.per_device_train_batch_size
+        stats: list[PPOStats] = []
         self.policy.train()
         self.value_model.train()
         for _ in range(args.ppo_epochs):
             order = torch.randperm(args.rollout_batch_size, generator=generator)
-            for mb_start in range(0, args.rollout_batch_size, minibatch):
-                for start in range(mb_start, mb_start + minibatch, micro):
-                    rows = order[start : start + micro]
-                    mask = batch["mask"][rows]
-                    inputs = {
-                        k: v.to(acc.device)
-                        for k, v in sequence_inputs(
-                            batch["query"][rows], batch["query_mask"][rows], batch["response"][rows], mask.long().cpu()
-                        ).items()
-                    }
-                    with acc.accumulate(self.policy, self.value_model):
-                        with acc.autocast():
-                            logits = response_logits(self.policy, inputs, width, args.temperature)
-                            new_values = self.value_model(**inputs)[:, width - 1 : -1]
-                        new_logprobs = logprobs_from_logits(logits, batch["response"][rows].to(acc.device))
-                        pg_loss, clipfrac, approx_kl = clipped_policy_loss(
-                            new_logprobs, batch["logprobs"][rows], batch["advantages"][rows], mask, args.cliprange
-                        )
-                        vf_loss, vf_clipfrac = clipped_value_loss(
-                            new_values, batch["values"][rows], batch["returns"][rows], mask, args.cliprange_value
-                        )
-                        acc.backward(pg_loss + args.vf_coef * vf_loss)
-                        if acc.sync_gradients:
-                            acc.clip_grad_norm_(self.policy.parameters(), args.max_grad_norm)
-                            acc.clip_grad_norm_(self.value_model.parameters(), args.max_grad_norm)
-                        self.policy_opt.step()
-                        self.value_opt.step()
-                        self.policy_opt.zero_grad()
-                        self.value_opt.zero_grad()
-                        if acc.sync_gradients:
-                            for scheduler in self.schedulers:
-                                scheduler.step()
-                    with torch.no_grad():
-                        entropy = masked_mean(entropy_from_logits(logits.detach()), mask)
-                    for name, value in zip(stats, (pg_loss, vf_loss, clipfrac, vf_clipfrac, approx_kl, entropy)):
-                        stats[name].append(float(value.detach()))
+            for start in range(0, args.rollout_batch_size, micro):
+                stats.append(self.ppo_step(rollout.select(order[start : start + micro])))
         self.policy.eval()
         self.value_model.eval()
-        return {name: sum(values) / len(values) for name, values in stats.items()}
+        return {name: sum(getattr(s, name) for s in stats) / len(stats) for name in asdict(stats[0])}
 
     # ------------------------------------------------------------------------------------------ loop
 
     def train(self) -> dict[str, float]:
         args, acc = self.args, self.accelerator
-        if args.resume_from_checkpoint:
-            self.load_checkpoint(self.resolve_checkpoint(args.resume_from_checkpoint))
+        resume = resolve_resume(args.resume_from_checkpoint, args.output_dir)
+        if resume:
+            self.load_checkpoint(Path(resume))
         metrics: dict[str, float] = {}
         if self.step == 0 and self.eval_prompts:
             metrics["eval_mean_score_start"] = self.evaluate()
@@ -462,17 +484,17 @@ class PPOTrainer:
         while self.step < args.max_steps:
             self.step += 1
             started = time.perf_counter()
-            batch = self.rollout(self.step)
+            rollout = self.rollout(self.step)
             rollout_seconds = time.perf_counter() - started
-            stats = self.update(batch)
-            step_metrics = self.step_metrics(batch, stats)
+            stats = self.update(rollout)
+            step_metrics = self.step_metrics(rollout, stats)
             step_metrics |= {"time/rollout_s": rollout_seconds, "time/step_s": time.perf_counter() - started}
             check_finite(step_metrics)
             self.kl_ctl.update(step_metrics["objective/kl"], args.rollout_batch_size * acc.num_processes)
             if self.step % args.logging_steps == 0 or self.step == args.max_steps:
                 self.log(step_metrics)
             if args.sample_steps and (self.step % args.sample_steps == 0 or self.step == 1):
-                self.log_samples(batch)
+                self.log_samples(rollout)
             if args.eval_steps and self.step % args.eval_steps == 0 and self.eval_prompts:
                 last_eval = self.evaluate()
             if args.save_steps and self.step % args.save_steps == 0:
@@ -486,26 +508,26 @@ class PPOTrainer:
             if k.startswith(("objective/", "policy/", "val/"))
         }
         metrics["ppo_steps"] = self.step
-        self.write_rank_report()
+        write_rank_report(args.output_dir, self.policy, ppo_steps=self.step)
         if self.writer is not None:
             self.writer.flush()
         return metrics
 
-    def step_metrics(self, batch: dict, stats: dict[str, float]) -> dict[str, float]:
-        mask = batch["mask"]
+    def step_metrics(self, rollout: Rollout, stats: dict[str, float]) -> dict[str, float]:
+        mask = rollout.mask
         local = {
-            "objective/mean_score": batch["scores"].mean(),
-            "objective/kl": batch["kl"].sum(1).mean(),
-            "objective/non_score_reward": batch["non_score"].sum(1).mean(),
-            "objective/rlhf_reward": (batch["scores"] + batch["non_score"].sum(1)).mean(),
+            "objective/mean_score": rollout.scores.mean(),
+            "objective/kl": rollout.kl.sum(1).mean(),
+            "objective/non_score_reward": rollout.non_score.sum(1).mean(),
+            "objective/rlhf_reward": (rollout.scores + rollout.non_score.sum(1)).mean(),
             "policy/entropy": stats["entropy"],
             "policy/clipfrac": stats["clipfrac"],
             "policy/approx_kl": stats["approx_kl"],
             "loss/policy": stats["pg_loss"],
             "loss/value": stats["vf_loss"],
             "val/clipfrac": stats["vf_clipfrac"],
-            "val/explained_variance": explained_variance(batch["values"], batch["returns"], mask),
-            "val/eos_rate": batch["ended"].float().mean(),
+            "val/explained_variance": explained_variance(rollout.values, rollout.returns, mask),
+            "val/eos_rate": rollout.ended.float().mean(),
             "response_length": mask.sum(1).mean(),
         }
         values = torch.tensor([float(v) for v in local.values()], device=self.accelerator.device)
@@ -528,12 +550,12 @@ class PPOTrainer:
             f"kl {metrics['objective/kl']:.3f} length {metrics['response_length']:.1f}"
         )
 
-    def log_samples(self, batch: dict, count: int = 4) -> None:
+    def log_samples(self, rollout: Rollout, count: int = 4) -> None:
         if not self.accelerator.is_main_process:
             return
         rows = [
             f"**Soru:** {p}\n\n**Yanıt:** {t}\n\n**Skor:** {float(s):.3f}"
-            for p, t, s in zip(batch["prompts"][:count], batch["texts"][:count], batch["scores"][:count])
+            for p, t, s in zip(rollout.prompts[:count], rollout.texts[:count], rollout.scores[:count])
         ]
         self.writer.add_text("samples/generations", "\n\n---\n\n".join(rows), self.step)
 
@@ -594,6 +616,16 @@ class PPOTrainer:
                 },
                 path / "optimizers.pt",
             )
+        acc.wait_for_everyone()
+        rng = {
+            "python": random.getstate(),
+            "numpy": np.random.get_state(),
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+        }
+        torch.save(rng, path / f"rng_state_{acc.process_index}.pt")
+        acc.wait_for_everyone()
+        if acc.is_main_process:  # written last: `shared.checkpoints.is_complete` reads it as "saving finished"
             (path / "trainer_state.json").write_text(
                 json.dumps(
                     {
@@ -605,15 +637,6 @@ class PPOTrainer:
                     indent=2,
                 )
             )
-        acc.wait_for_everyone()
-        rng = {
-            "python": random.getstate(),
-            "numpy": np.random.get_state(),
-            "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-        }
-        torch.save(rng, path / f"rng_state_{acc.process_index}.pt")
-        acc.wait_for_everyone()
         if acc.is_main_process and self.args.save_total_limit:
             for old in sorted(Path(self.args.output_dir).glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))[
                 : -self.args.save_total_limit
@@ -621,19 +644,13 @@ class PPOTrainer:
                 shutil.rmtree(old, ignore_errors=True)
         return path
 
-    def resolve_checkpoint(self, value: str) -> Path:
-        if str(value).lower() in {"true", "latest"}:
-            found = sorted(Path(self.args.output_dir).glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
-            if not found:
-                raise FileNotFoundError(f"no checkpoint-* in {self.args.output_dir} to resume from")
-            return found[-1]
-        path = Path(value)
-        if not (path / "trainer_state.json").is_file():
-            raise FileNotFoundError(f"{path} is not a PPO checkpoint (no trainer_state.json)")
-        return path
-
     def load_checkpoint(self, path: Path) -> None:
         acc = self.accelerator
+        if not is_complete(path):
+            raise FileNotFoundError(
+                f"{path} is not a complete PPO checkpoint (trainer_state.json and policy/value/"
+                "optimizer states); pass another checkpoint-<step> folder, or true for the newest"
+            )
         for model, name in ((self.policy, "policy"), (self.value_model, "value")):
             state = torch.load(path / f"{name}_trainable.pt", map_location="cpu")
             missing = set(self._trainable_state(model)) - set(state)
@@ -685,29 +702,6 @@ class PPOTrainer:
             classifier.save_pretrained(output_dir)
             self.tokenizer.save_pretrained(output_dir)
         self.accelerator.wait_for_everyone()
-
-    def write_rank_report(self) -> None:
-        """ranks/rank<i>.json per process (multi-process runs): world size, steps and a weight checksum, which
-        must agree across ranks under DDP."""
-        acc = self.accelerator
-        if acc.num_processes < 2:
-            return
-        checksum = float(sum(p.detach().float().sum() for p in self.policy.parameters() if p.requires_grad))
-        path = Path(self.args.output_dir) / "ranks" / f"rank{acc.process_index}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        backend = torch.distributed.get_backend() if torch.distributed.is_initialized() else None
-        path.write_text(
-            json.dumps(
-                {
-                    "rank": acc.process_index,
-                    "world_size": acc.num_processes,
-                    "backend": backend,
-                    "ppo_steps": self.step,
-                    "policy_checksum": checksum,
-                    "env_world_size": int(os.environ.get("WORLD_SIZE", "1")),
-                }
-            )
-        )
 
 
 def check_finite(metrics: dict[str, float]) -> None:

@@ -342,8 +342,8 @@ def test_ppo_lora_runs_as_two_ddp_processes(tiny_model_dir, prompt_file, tmp_pat
     assert [r["world_size"] for r in reports] == [2, 2] and [r["env_world_size"] for r in reports] == [2, 2]
     assert {r["backend"] for r in reports} == {"gloo"}
     assert reports[0]["ppo_steps"] == reports[1]["ppo_steps"] == 3
-    assert reports[0]["policy_checksum"] == pytest.approx(
-        reports[1]["policy_checksum"], rel=1e-6
+    assert reports[0]["trainable_checksum"] == pytest.approx(
+        reports[1]["trainable_checksum"], rel=1e-6
     )  # DDP kept them equal
     steps, evals = read_metrics(out)
     assert [r["step"] for r in steps] == [1, 2, 3] and evals[0]["eval/prompts"] == 4

@@ -22,15 +22,9 @@ from rlhf.ppo_core import (
     response_mask,
     whiten,
 )
-from rlhf.ppo_trainer import (
-    PPOArguments,
-    TokenValueModel,
-    encode_prompt,
-    generate,
-    generation_config,
-    response_logits,
-    sequence_inputs,
-)
+from rlhf.ppo_trainer import PPOArguments, TokenValueModel, generate, generation_config, response_logits
+from shared.batching import prompt_response_batch
+from shared.generation import encode_prompt
 
 approx = lambda values, abs=1e-5: pytest.approx(values, abs=abs)  # noqa: E731
 
@@ -160,7 +154,7 @@ def test_batched_left_padded_rollout_matches_one_prompt_at_a_time(tiny_model_dir
     torch.manual_seed(0)
     query, query_mask, response, resp_mask = generate(policy, tokenizer, queries, config, 2, "cpu")
     assert query_mask[0, 0] == 0 and query_mask[1].all()  # left padding
-    inputs = sequence_inputs(query, query_mask, response, resp_mask)
+    inputs = prompt_response_batch(query, query_mask, response, resp_mask)
     with torch.no_grad():
         batched = logprobs_from_logits(response_logits(policy, inputs, query.shape[1], 0.7), response)
         batched_values = critic(**inputs)[:, query.shape[1] - 1 : -1]
