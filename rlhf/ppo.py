@@ -2,6 +2,7 @@
 
     accelerate launch --config_file configs/accelerate/cpu.yaml rlhf/ppo.py --config configs/rlhf/ppo_tiny.yaml
     accelerate launch --config_file configs/accelerate/single_gpu.yaml rlhf/ppo.py --config configs/rlhf/ppo_llama3_8b_lora.yaml
+    accelerate launch --config_file configs/accelerate/deepspeed_zero3.yaml rlhf/ppo.py --config configs/rlhf/ppo_llama3_8b_zero3.yaml
 
 Recipe: config → prompts (annotation prompts or the SFT set's user turns) → policy (full or LoRA), reference
 (frozen copy, or the adapter-disabled policy with LoRA), value model (initialised from the reward model), reward
@@ -16,12 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from accelerate import Accelerator
 from accelerate.utils import set_seed
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
 from trl import ModelConfig
 
-from rlhf.ppo_trainer import PPOArguments, PPOTrainer, TokenValueModel
+from rlhf.ppo_trainer import PPOArguments, PPOTrainer, TokenValueModel, ppo_accelerator
 from rlhf.rewards import CombinedReward, RewardArguments, parse_reward_terms
 from shared.config import parse_config
 from shared.data import DataError, Rejects, read_rows
@@ -145,11 +145,7 @@ def main(script_args: PPOScriptArguments, args: PPOArguments, model_args: ModelC
     args.run_name = args.run_name or "ppo"
     if args.bf16 and not torch.cuda.is_available() and not cpu_supports_bf16():
         args.bf16 = False
-    accelerator = Accelerator(
-        cpu=args.use_cpu,
-        mixed_precision="bf16" if args.bf16 else "no",
-        gradient_accumulation_steps=args.gradient_accumulation_steps,
-    )
+    accelerator = ppo_accelerator(args, use_peft=model_args.use_peft)  # refuses unsupported backends, in one line
     run_dir = tensorboard_dir(script_args.runs_dir, "ppo", args.run_name)
     set_seed(args.seed)
 

@@ -13,10 +13,15 @@ Models (loaded by `rlhf/ppo.py`):
   cannot disturb the policy, and it starts from a head that already knows what a good answer looks like;
 * reward: `rlhf.rewards.CombinedReward` (reward-model score + weighted rule terms), on decoded text.
 
-Runs unchanged under every accelerate config of the project (1 CPU process, gloo DDP, multi-GPU): policy, critic
-and both optimizers go through `accelerator.prepare`; every process samples its own prompts; metrics are averaged
-over processes. Dropout is switched off in every model (p=0) so rollout and update log-probs agree, as in TRL's
-former PPOTrainer. ZeRO-3/FSDP would need parameter gathering for generation and are not supported yet.
+Backends (read from accelerate's state at start by `ppo_accelerator`, which refuses in one line what it cannot
+run, before any model is loaded): 1 process, DDP (gloo on CPU, NCCL on GPUs) and DeepSpeed on CUDA GPUs (ZeRO-3
+shards policy, critic and their optimizer states). Policy and critic are one module (`PolicyAndValue`) with one
+optimizer, so one `accelerator.prepare` call serves every backend (DeepSpeed and FSDP2 take one model per call);
+under DeepSpeed the frozen models (reference, reward models) get their own inference engines (TRL's
+`prepare_deepspeed`), and generation gathers the policy's sharded parameters for the whole `generate` call (as
+TRL's `unwrap_model_for_generation`). Under DeepSpeed, LoRA and checkpoints are refused (not supported yet); FSDP
+is refused (use ZeRO-3). Every process samples its own prompts; metrics are averaged over processes. Dropout is
+switched off in every model (p=0) so rollout and update log-probs agree, as in TRL's former PPOTrainer.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import math
 import random
 import shutil
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -33,6 +39,7 @@ import numpy as np
 import torch
 from torch import nn
 from transformers import GenerationConfig, get_scheduler
+from trl.distributed import DistributedBackend
 
 from rlhf.ppo_core import (
     AdaptiveKLController,
@@ -126,6 +133,106 @@ class TokenValueModel(nn.Module):
             input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, use_cache=False
         ).last_hidden_state
         return model.score(hidden).squeeze(-1).float()
+
+
+class PolicyAndValue(nn.Module):
+    """Policy and critic as one module: one `accelerator.prepare` (one DDP reducer, one DeepSpeed engine) and one
+    optimizer serve both, and `forward` runs both so gradient synchronisation sees every trained parameter."""
+
+    def __init__(self, policy: nn.Module, value_model: TokenValueModel):
+        super().__init__()
+        self.policy, self.value_model = policy, value_model
+
+    def forward(self, inputs: dict[str, torch.Tensor], prompt_width: int, temperature: float):
+        """(logits predicting each response token, values at each response token)."""
+        logits = response_logits(self.policy, inputs, prompt_width, temperature)
+        return logits, self.value_model(**inputs)[:, prompt_width - 1 : -1]
+
+
+CPU_ALTERNATIVE = (
+    "on CPU use configs/accelerate/cpu.yaml, or 2-process DDP: ACCELERATE_USE_CPU=1 accelerate launch --multi_gpu "
+    "--num_processes 2"
+)
+
+
+def launch_refusal(
+    requested: str | None,
+    *,
+    args: PPOArguments,
+    use_peft: bool,
+    deepspeed_installed: bool,
+    cuda: bool,
+    distributed_type: str | None = None,
+    zero_stage: int | None = None,
+) -> str | None:
+    """Why PPO cannot run under the backend that `accelerate launch` asked for (`requested`: "deepspeed", "fsdp" or
+    None) — one line naming the reason and what to use instead — or None. `distributed_type` and `zero_stage` are
+    what accelerate's state made of the request (None before the Accelerator exists)."""
+    if requested == "fsdp":
+        return (
+            "FSDP is not supported by our PPO loop (and on CPU accelerate would silently run plain DDP instead); "
+            "for sharded training use DeepSpeed ZeRO-3 on GPUs (configs/accelerate/deepspeed_zero3.yaml with "
+            "configs/rlhf/ppo_llama3_8b_zero3.yaml), else DDP (configs/accelerate/multi_gpu.yaml), or "
+            + CPU_ALTERNATIVE
+        )
+    if requested == "deepspeed":
+        if not deepspeed_installed:
+            missing = "DeepSpeed is not installed (it is in the gpu extra: pip install -e '.[gpu]' on a CUDA machine)"
+            return f"the accelerate config asks for DeepSpeed, but {missing}; {CPU_ALTERNATIVE}"
+        if not cuda or (distributed_type is not None and distributed_type != "DEEPSPEED"):
+            needs = "runs only on CUDA GPUs (with use_cpu false)"
+            return f"the accelerate config asks for DeepSpeed, which {needs}; {CPU_ALTERNATIVE}"
+    if distributed_type == "DEEPSPEED":
+        if use_peft:
+            return (
+                f"LoRA under DeepSpeed (ZeRO stage {zero_stage}) is not supported (the adapter-disabled reference and "
+                "the merged save would need gathered parameters); LoRA PPO fits one GPU or DDP: "
+                "configs/rlhf/ppo_llama3_8b_lora.yaml with configs/accelerate/single_gpu.yaml or multi_gpu.yaml"
+            )
+        if args.save_steps or args.resume_from_checkpoint:
+            return (
+                "PPO checkpoints (save_steps, resume_from_checkpoint) are not supported under DeepSpeed yet; set "
+                "--save_steps 0 (the final policy is still saved), or checkpoint under DDP "
+                "(configs/accelerate/multi_gpu.yaml)"
+            )
+    return None
+
+
+def ppo_accelerator(args: PPOArguments, use_peft: bool):
+    """The run's `Accelerator`, once PPO is known to support the backend that `accelerate launch` asked for (its
+    environment, then accelerate's state); otherwise exit with one line before any model is loaded."""
+    from accelerate import Accelerator
+    from accelerate.utils import is_deepspeed_available, parse_flag_from_env
+
+    requested = None
+    if parse_flag_from_env("ACCELERATE_USE_DEEPSPEED"):
+        requested = "deepspeed"
+    elif parse_flag_from_env("ACCELERATE_USE_FSDP"):
+        requested = "fsdp"
+    checks = {
+        "args": args,
+        "use_peft": use_peft,
+        "deepspeed_installed": is_deepspeed_available(),
+        "cuda": torch.cuda.is_available(),
+    }
+    # Before the Accelerator: without deepspeed it would raise an ImportError, and on CPU it ignores FSDP.
+    reason = launch_refusal(requested, **checks)
+    if reason is None:
+        accelerator = Accelerator(
+            cpu=args.use_cpu,
+            mixed_precision="bf16" if args.bf16 else "no",
+            gradient_accumulation_steps=args.gradient_accumulation_steps,
+        )
+        plugin = accelerator.state.deepspeed_plugin
+        reason = launch_refusal(
+            requested,
+            **checks,
+            distributed_type=accelerator.state.distributed_type.value,
+            zero_stage=plugin.zero_stage if plugin is not None else None,
+        )
+    if reason:
+        raise SystemExit(f"PPO cannot start: {reason}")
+    return accelerator
 
 
 def disable_dropout(model: nn.Module) -> None:
@@ -293,25 +400,38 @@ class PPOTrainer:
                 model.enable_input_require_grads()  # LoRA: frozen embeddings, checkpointed blocks still need grads
         if ref_policy is not None:
             ref_policy.requires_grad_(False)
-        policy_opt = torch.optim.AdamW(
-            [p for p in policy.parameters() if p.requires_grad], lr=args.learning_rate, weight_decay=args.weight_decay
-        )
-        value_opt = torch.optim.AdamW(
-            [p for p in value_model.parameters() if p.requires_grad],
-            lr=args.value_learning_rate or args.learning_rate,
+        # One module and one optimizer (a param group each, their own learning rates) for policy and critic.
+        model = PolicyAndValue(policy, value_model)
+        optimizer = torch.optim.AdamW(
+            [
+                {"params": [p for p in policy.parameters() if p.requires_grad], "lr": args.learning_rate},
+                {
+                    "params": [p for p in value_model.parameters() if p.requires_grad],
+                    "lr": args.value_learning_rate or args.learning_rate,
+                },
+            ],
+            lr=args.learning_rate,
             weight_decay=args.weight_decay,
         )
-        self.policy, self.value_model, self.policy_opt, self.value_opt = accelerator.prepare(
-            policy, value_model, policy_opt, value_opt
-        )
-        self.ref_policy = (
-            accelerator.prepare_model(ref_policy, evaluation_mode=True) if ref_policy is not None else None
-        )
+        self.backend = DistributedBackend(accelerator)
+        self.deepspeed = accelerator.state.deepspeed_plugin is not None
+        if self.deepspeed:  # no dataloader to infer them from; DeepSpeed clips the norm over policy + critic
+            config = accelerator.state.deepspeed_plugin.deepspeed_config
+            for key, value in (
+                ("train_micro_batch_size_per_gpu", micro),
+                ("gradient_clipping", args.max_grad_norm),
+            ):
+                if config.get(key, "auto") == "auto":
+                    config[key] = value
+        self.model, self.optimizer = accelerator.prepare(model, optimizer)
+        self.unwrapped: PolicyAndValue = accelerator.unwrap_model(self.model)
+        self.ref_policy = self.prepare_frozen(ref_policy) if ref_policy is not None else None
+        for scorer in getattr(reward_fn, "scorers", []):
+            scorer.model = self.prepare_frozen(scorer.model)
         updates = args.max_steps * args.ppo_epochs * (args.rollout_batch_size // (micro * accumulation))
-        self.schedulers = [
-            get_scheduler(args.lr_scheduler_type, opt, num_warmup_steps=args.warmup_steps, num_training_steps=updates)
-            for opt in (self.policy_opt, self.value_opt)
-        ]
+        self.scheduler = get_scheduler(
+            args.lr_scheduler_type, self.optimizer, num_warmup_steps=args.warmup_steps, num_training_steps=updates
+        )
         self.kl_ctl = (
             AdaptiveKLController(args.kl_coef, args.kl_target, args.kl_horizon)
             if args.adaptive_kl
@@ -325,6 +445,33 @@ class PPOTrainer:
 
             self.writer = SummaryWriter(run_dir)
         self.metrics_path = Path(args.output_dir) / "metrics.jsonl"
+
+    def prepare_frozen(self, model: nn.Module) -> nn.Module:
+        """A frozen model (reference, reward models) for inference: its own ZeRO inference engine under DeepSpeed
+        (sharded under ZeRO-3, where `from_pretrained` already partitioned it), else Accelerate's device placement."""
+        if self.deepspeed:
+            from trl.models import prepare_deepspeed
+
+            return prepare_deepspeed(model, self.accelerator)
+        return self.accelerator.prepare_model(model, evaluation_mode=True)
+
+    @contextmanager
+    def policy_for_generation(self):
+        """The unwrapped policy, ready for `generate`. Under ZeRO-3 each process holds a shard of every weight:
+        gather the policy's weights for the whole call and detach ZeRO's per-module fetch hooks meanwhile (as
+        TRL's `unwrap_model_for_generation`), instead of an all-gather per layer per generated token."""
+        if not self.backend.is_zero3:
+            yield self.unwrapped.policy
+            return
+        import deepspeed
+        from trl.models.utils import add_hooks, remove_hooks
+
+        with deepspeed.zero.GatheredParameters(list(self.unwrapped.policy.parameters())):
+            remove_hooks(self.model)
+            try:
+                yield self.unwrapped.policy
+            finally:
+                add_hooks(self.model)
 
     # ------------------------------------------------------------------------------------------ data
 
@@ -346,8 +493,8 @@ class PPOTrainer:
     def _reference_logits(self, inputs, prompt_width):
         if self.ref_policy is not None:
             return response_logits(self.ref_policy, inputs, prompt_width, self.args.temperature)
-        with self.accelerator.unwrap_model(self.policy).disable_adapter():
-            return response_logits(self.policy, inputs, prompt_width, self.args.temperature)
+        with self.unwrapped.policy.disable_adapter():
+            return response_logits(self.unwrapped.policy, inputs, prompt_width, self.args.temperature)
 
     def score(
         self, prompts: list[str], response_ids: torch.Tensor, ended: torch.Tensor
@@ -365,8 +512,7 @@ class PPOTrainer:
         args, acc = self.args, self.accelerator
         indices = self.prompt_indices(step)
         prompts = [self.prompts[i] for i in indices]
-        policy = acc.unwrap_model(self.policy)
-        with acc.autocast():
+        with self.policy_for_generation() as policy, acc.autocast():
             query, query_mask, response, resp_mask = generate(
                 policy,
                 self.tokenizer,
@@ -385,11 +531,10 @@ class PPOTrainer:
             inputs = {name: tensor.to(acc.device) for name, tensor in batch.items()}
             labels = response[rows].to(acc.device)
             with acc.autocast():
-                logprobs.append(
-                    logprobs_from_logits(response_logits(self.policy, inputs, width, args.temperature), labels)
-                )
+                logits = response_logits(self.unwrapped.policy, inputs, width, args.temperature)
+                logprobs.append(logprobs_from_logits(logits, labels))
                 ref_logprobs.append(logprobs_from_logits(self._reference_logits(inputs, width), labels))
-                values.append(self.value_model(**inputs)[:, width - 1 : -1])
+                values.append(self.unwrapped.value_model(**inputs)[:, width - 1 : -1])
         mask = resp_mask.to(acc.device).float()
         logprobs, ref_logprobs, values = torch.cat(logprobs), torch.cat(ref_logprobs), torch.cat(values) * mask
         scores, texts = self.score(prompts, response, ended)
@@ -425,10 +570,9 @@ class PPOTrainer:
         args, acc = self.args, self.accelerator
         width = micro.query.shape[1]
         inputs = micro.model_inputs(acc.device)
-        with acc.accumulate(self.policy, self.value_model):
+        with acc.accumulate(self.model):
             with acc.autocast():
-                logits = response_logits(self.policy, inputs, width, args.temperature)
-                values = self.value_model(**inputs)[:, width - 1 : -1]
+                logits, values = self.model(inputs, width, args.temperature)
             logprobs = logprobs_from_logits(logits, micro.response.to(acc.device))
             pg_loss, clipfrac, approx_kl = clipped_policy_loss(
                 logprobs, micro.logprobs, micro.advantages, micro.mask, args.cliprange
@@ -437,16 +581,13 @@ class PPOTrainer:
                 values, micro.values, micro.returns, micro.mask, args.cliprange_value
             )
             acc.backward(pg_loss + args.vf_coef * vf_loss)
+            if acc.sync_gradients and not self.deepspeed:  # each model's norm on its own; DeepSpeed clips itself
+                acc.clip_grad_norm_(self.unwrapped.policy.parameters(), args.max_grad_norm)
+                acc.clip_grad_norm_(self.unwrapped.value_model.parameters(), args.max_grad_norm)
+            self.optimizer.step()
+            self.optimizer.zero_grad()
             if acc.sync_gradients:
-                acc.clip_grad_norm_(self.policy.parameters(), args.max_grad_norm)
-                acc.clip_grad_norm_(self.value_model.parameters(), args.max_grad_norm)
-            for optimizer in (self.policy_opt, self.value_opt):
-                optimizer.step()
-            for optimizer in (self.policy_opt, self.value_opt):
-                optimizer.zero_grad()
-            if acc.sync_gradients:
-                for scheduler in self.schedulers:
-                    scheduler.step()
+                self.scheduler.step()
         with torch.no_grad():
             entropy = masked_mean(entropy_from_logits(logits.detach()), micro.mask)
         return PPOStats(*(float(v.detach()) for v in (pg_loss, vf_loss, clipfrac, vf_clipfrac, approx_kl, entropy)))
@@ -460,14 +601,12 @@ class PPOTrainer:
         )
         micro = args.per_device_train_batch_size
         stats: list[PPOStats] = []
-        self.policy.train()
-        self.value_model.train()
+        self.model.train()
         for _ in range(args.ppo_epochs):
             order = torch.randperm(args.rollout_batch_size, generator=generator)
             for start in range(0, args.rollout_batch_size, micro):
                 stats.append(self.ppo_step(rollout.select(order[start : start + micro])))
-        self.policy.eval()
-        self.value_model.eval()
+        self.model.eval()
         return {name: sum(getattr(s, name) for s in stats) / len(stats) for name in asdict(stats[0])}
 
     # ------------------------------------------------------------------------------------------ loop
@@ -508,7 +647,7 @@ class PPOTrainer:
             if k.startswith(("objective/", "policy/", "val/"))
         }
         metrics["ppo_steps"] = self.step
-        write_rank_report(args.output_dir, self.policy, ppo_steps=self.step)
+        write_rank_report(args.output_dir, self.unwrapped.policy, ppo_steps=self.step)
         if self.writer is not None:
             self.writer.flush()
         return metrics
@@ -533,7 +672,7 @@ class PPOTrainer:
         values = torch.tensor([float(v) for v in local.values()], device=self.accelerator.device)
         values = self.accelerator.reduce(values, reduction="mean")
         metrics = dict(zip(local, values.tolist()))
-        metrics |= {"kl_coef": self.kl_ctl.value, "lr": self.schedulers[0].get_last_lr()[0]}
+        metrics |= {"kl_coef": self.kl_ctl.value, "lr": self.scheduler.get_last_lr()[0]}
         self.last_metrics = metrics
         return metrics
 
@@ -566,14 +705,20 @@ class PPOTrainer:
         from accelerate.utils import gather_object
 
         acc = self.accelerator
-        with acc.split_between_processes(self.eval_prompts) as shard, torch.random.fork_rng(devices=[]):
+        # ZeRO-3: every process must run the same forward passes (each one all-gathers weights), so shards are
+        # padded to equal size with repeats of the last prompt, dropped again after the gather.
+        padded = self.backend.is_zero3
+        with (
+            acc.split_between_processes(self.eval_prompts, apply_padding=padded) as shard,
+            torch.random.fork_rng(devices=[]),
+        ):
             torch.manual_seed(self.args.seed + 7)
             scores: list[float] = []
             if shard:
                 queries = [encode_prompt(self.tokenizer, p, self.system_prompt) for p in shard]
-                with acc.autocast():
+                with self.policy_for_generation() as policy, acc.autocast():
                     _, _, response, resp_mask = generate(
-                        acc.unwrap_model(self.policy),
+                        policy,
                         self.tokenizer,
                         queries,
                         self.gen_config,
@@ -582,7 +727,7 @@ class PPOTrainer:
                     )
                 _, ended = response_mask(response, list(self.gen_config.eos_token_id))
                 scores = self.score(shard, response, ended & resp_mask.bool().any(1))[0].tolist()
-        scores = gather_object(scores)
+        scores = gather_object(scores)[: len(self.eval_prompts)]
         mean = sum(scores) / max(len(scores), 1)
         if acc.is_main_process:
             self.writer.add_scalar("eval/mean_score", mean, self.step)
@@ -595,9 +740,9 @@ class PPOTrainer:
 
     # ------------------------------------------------------------------------------------------ checkpoints
 
-    def _trainable_state(self, model) -> dict[str, torch.Tensor]:
-        unwrapped = self.accelerator.unwrap_model(model)
-        return {n: p.detach().cpu() for n, p in unwrapped.named_parameters() if p.requires_grad}
+    @staticmethod
+    def _trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
+        return {n: p.detach().cpu() for n, p in model.named_parameters() if p.requires_grad}
 
     def save_checkpoint(self) -> Path:
         """checkpoint-<step>/: trainable weights of policy and critic, optimizer and scheduler states, step and KL
@@ -606,14 +751,10 @@ class PPOTrainer:
         path = Path(self.args.output_dir) / f"checkpoint-{self.step}"
         if acc.is_main_process:
             path.mkdir(parents=True, exist_ok=True)
-            torch.save(self._trainable_state(self.policy), path / "policy_trainable.pt")
-            torch.save(self._trainable_state(self.value_model), path / "value_trainable.pt")
+            torch.save(self._trainable_state(self.unwrapped.policy), path / "policy_trainable.pt")
+            torch.save(self._trainable_state(self.unwrapped.value_model), path / "value_trainable.pt")
             torch.save(
-                {
-                    "policy": self.policy_opt.state_dict(),
-                    "value": self.value_opt.state_dict(),
-                    "schedulers": [s.state_dict() for s in self.schedulers],
-                },
+                {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict()},
                 path / "optimizers.pt",
             )
         acc.wait_for_everyone()
@@ -651,19 +792,19 @@ class PPOTrainer:
                 f"{path} is not a complete PPO checkpoint (trainer_state.json and policy/value/"
                 "optimizer states); pass another checkpoint-<step> folder, or true for the newest"
             )
-        for model, name in ((self.policy, "policy"), (self.value_model, "value")):
+        for model, name in ((self.unwrapped.policy, "policy"), (self.unwrapped.value_model, "value")):
             state = torch.load(path / f"{name}_trainable.pt", map_location="cpu")
             missing = set(self._trainable_state(model)) - set(state)
             if missing:
                 raise RuntimeError(
                     f"{path}: {name} checkpoint lacks {len(missing)} trainable tensors, e.g. {sorted(missing)[0]}"
                 )
-            acc.unwrap_model(model).load_state_dict(state, strict=False)
+            model.load_state_dict(state, strict=False)
         optimizers = torch.load(path / "optimizers.pt", map_location="cpu", weights_only=False)
-        self.policy_opt.load_state_dict(optimizers["policy"])
-        self.value_opt.load_state_dict(optimizers["value"])
-        for scheduler, state in zip(self.schedulers, optimizers["schedulers"]):
-            scheduler.load_state_dict(state)
+        if "optimizer" not in optimizers:
+            raise RuntimeError(f"{path}: a checkpoint of the former two-optimizer PPO format; start a new run")
+        self.optimizer.load_state_dict(optimizers["optimizer"])
+        self.scheduler.load_state_dict(optimizers["scheduler"])
         trainer_state = json.loads((path / "trainer_state.json").read_text())
         self.step = trainer_state["step"]
         self.kl_ctl.load_state_dict(trainer_state["kl_controller"])
@@ -679,27 +820,35 @@ class PPOTrainer:
 
     # ------------------------------------------------------------------------------------------ outputs
 
+    def _full_state(self, prefix: str) -> dict[str, torch.Tensor] | None:
+        """Under ZeRO-3 the full weights of a submodule (`policy.`, `value_model.classifier.`), gathered as 16-bit
+        on the main process (every process must call this); None elsewhere (save the unwrapped module)."""
+        if not self.backend.is_zero3:
+            return None
+        state = self.accelerator.get_state_dict(self.model) or {}
+        return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+
     def save_policy(self, output_dir: str, merge_adapter: bool) -> str:
         """The policy as a reloadable model: merged into a plain AutoModelForCausalLM if LoRA and `merge_adapter`,
         else the adapter (LoRA) or full weights; plus the tokenizer. Returns what was saved."""
         self.accelerator.wait_for_everyone()
-        policy = self.accelerator.unwrap_model(self.policy)
+        policy, state = self.unwrapped.policy, self._full_state("policy.")
         kind = "full model"
         if self.accelerator.is_main_process:
             if hasattr(policy, "merge_and_unload") and merge_adapter:
                 policy.merge_and_unload().save_pretrained(output_dir)
                 kind = "LoRA merged into the base (plain model)"
             else:
-                policy.save_pretrained(output_dir)
+                policy.save_pretrained(output_dir, state_dict=state)
                 kind = "LoRA adapter" if hasattr(policy, "peft_config") else kind
             self.tokenizer.save_pretrained(output_dir)
         self.accelerator.wait_for_everyone()
         return kind
 
     def save_value_model(self, output_dir: str) -> None:
+        state = self._full_state("value_model.classifier.")
         if self.accelerator.is_main_process:
-            classifier = self.accelerator.unwrap_model(self.value_model).classifier
-            classifier.save_pretrained(output_dir)
+            self.unwrapped.value_model.classifier.save_pretrained(output_dir, state_dict=state)
             self.tokenizer.save_pretrained(output_dir)
         self.accelerator.wait_for_everyone()
 

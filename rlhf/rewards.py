@@ -105,6 +105,11 @@ class CombinedReward:
             self.scorer = RewardScorer(reward_model, device=device, dtype=dtype, max_length=max_length)
         self.batch_size = batch_size
 
+    @property
+    def scorers(self) -> list:
+        """The reward models' scorers (PPO under DeepSpeed swaps each one's model for an inference engine)."""
+        return [self.scorer] if self.scorer is not None else []
+
     def terms(self, prompts: list[str], responses: list[str]) -> dict[str, list[float]]:
         values: dict[str, list[float]] = {}
         for name in self.weights:

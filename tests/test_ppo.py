@@ -2,6 +2,10 @@
 LoRA, 2-process DDP, resume), plus config and prompt-loading checks."""
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -11,9 +15,9 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from trl import ModelConfig, TrlParser
 
 from rlhf.ppo import PPOScriptArguments, load_prompts
-from rlhf.ppo_trainer import PPOArguments
+from rlhf.ppo_trainer import PPOArguments, launch_refusal
 from rlhf.rewards import parse_reward_terms
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, free_port
 
 PROMPTS = [
     "Buğday ne zaman ekilir?",
@@ -352,3 +356,86 @@ def test_ppo_lora_runs_as_two_ddp_processes(tiny_model_dir, prompt_file, tmp_pat
     assert "adapter-disabled policy" in (out / "README.md").read_text(encoding="utf-8")
     merged, start = AutoModelForCausalLM.from_pretrained(out), AutoModelForCausalLM.from_pretrained(tiny_model_dir)
     assert not torch.equal(merged.lm_head.weight, start.lm_head.weight)
+
+
+def test_launch_refusal_names_the_reason_and_what_to_use_instead():
+    supported = {"args": PPOArguments(), "use_peft": False, "deepspeed_installed": True, "cuda": True}
+    assert launch_refusal(None, **supported) is None  # one process or DDP
+    assert launch_refusal("deepspeed", **supported, distributed_type="DEEPSPEED", zero_stage=3) is None
+    cases = [
+        ("fsdp", {}, "FSDP is not supported"),
+        ("deepspeed", {"deepspeed_installed": False}, "DeepSpeed is not installed"),
+        ("deepspeed", {"cuda": False}, "runs only on CUDA GPUs"),
+        ("deepspeed", {"distributed_type": "MULTI_CPU"}, "runs only on CUDA GPUs"),  # use_cpu: true on a GPU box
+        ("deepspeed", {"distributed_type": "DEEPSPEED", "use_peft": True}, "LoRA under DeepSpeed"),
+        ("deepspeed", {"distributed_type": "DEEPSPEED", "args": PPOArguments(save_steps=10)}, "checkpoints"),
+    ]
+    for requested, changes, expected in cases:
+        reason = launch_refusal(requested, **(supported | changes))
+        assert expected in reason and "\n" not in reason, (requested, changes, reason)
+        assert "configs/accelerate/" in reason  # what to use instead
+
+
+def launch_with_config(config: str | None, args: list[str], processes: int = 1, env: dict | None = None):
+    """`accelerate launch --config_file <config>` (None: plain `python`), without raising on failure."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1", **(env or {})}
+    if config is None:
+        command = [sys.executable, "rlhf/ppo.py"]
+    else:
+        accelerate = str(Path(sys.executable).parent / "accelerate")
+        command = [accelerate, "launch", "--config_file", config, "--num_processes", str(processes)]
+        command += ["--main_process_port", str(free_port()), "rlhf/ppo.py"]
+    return subprocess.run([*command, *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(torch.cuda.is_available(), reason="with GPUs (and deepspeed) these configs are meant to run")
+def test_ppo_refuses_deepspeed_and_fsdp_configs_at_start_in_one_line(tiny_model_dir, prompt_file, tmp_path):
+    def refused(result, out):
+        assert result.returncode != 0
+        assert "ppo step" not in result.stdout and not (out / "metrics.jsonl").exists()  # no training step began
+        return [line for line in result.stderr.splitlines() if line.startswith("PPO cannot start: ")]
+
+    # DeepSpeed ZeRO-3 as `accelerate launch` runs it: on this machine the launcher itself stops first (no deepspeed)
+    out = tmp_path / "zero3-launch"
+    result = launch_with_config(
+        "configs/accelerate/deepspeed_zero3.yaml", ppo_args(tiny_model_dir, out, tmp_path / "runs", prompt_file)
+    )
+    refused(result, out)
+    assert "DeepSpeed is not installed" in result.stderr.strip().splitlines()[-1]
+    # The script itself, in the environment `accelerate launch` gives it for that config: our one line, exit 1
+    out = tmp_path / "zero3"
+    env = {"ACCELERATE_USE_DEEPSPEED": "true", "ACCELERATE_DEEPSPEED_ZERO_STAGE": "3"}
+    result = launch_with_config(None, ppo_args(tiny_model_dir, out, tmp_path / "runs", prompt_file), env=env)
+    lines = refused(result, out)
+    assert result.returncode == 1 and len(lines) == 1 and lines[0] == result.stderr.strip().splitlines()[-1]
+    assert (
+        "asks for DeepSpeed, but DeepSpeed is not installed" in lines[0] and "configs/accelerate/cpu.yaml" in lines[0]
+    )
+    # FSDP (2 processes): accelerate would silently run it as DDP on CPU; each rank refuses in one line
+    out = tmp_path / "fsdp"
+    result = launch_with_config(
+        "configs/accelerate/fsdp.yaml", ppo_args(tiny_model_dir, out, tmp_path / "runs", prompt_file), processes=2
+    )
+    lines = refused(result, out)
+    assert len(lines) == 2 and len(set(lines)) == 1 and "FSDP is not supported" in lines[0]
+
+
+@pytest.mark.gpu
+@pytest.mark.slow
+def test_ppo_under_deepspeed_zero3_on_one_gpu(tiny_model_dir, prompt_file, tmp_path):
+    """The first check to run on a GPU machine with the gpu extra: ZeRO-3 (1 process) generation with gathered
+    parameters, the joint policy/critic engine, the reference engine, and the 16-bit save."""
+    pytest.importorskip("deepspeed")
+    out = tmp_path / "ppo"
+    overrides = {"max_steps": 2, "use_cpu": "false", "bf16": "true", "save_steps": 0, "num_eval_prompts": 4}
+    result = launch_with_config(
+        "configs/accelerate/deepspeed_zero3.yaml",
+        ppo_args(tiny_model_dir, out, tmp_path / "runs", prompt_file, **overrides),
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    steps, evals = read_metrics(out)
+    assert [r["step"] for r in steps] == [1, 2] and len(evals) == 2
+    assert torch.isfinite(torch.tensor([r["loss/policy"] for r in steps])).all()
+    reloaded = AutoModelForCausalLM.from_pretrained(out)
+    assert not torch.equal(reloaded.lm_head.weight, AutoModelForCausalLM.from_pretrained(tiny_model_dir).lm_head.weight)
