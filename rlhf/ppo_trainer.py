@@ -13,6 +13,21 @@ Models (loaded by `rlhf/ppo.py`):
   cannot disturb the policy, and it starts from a head that already knows what a good answer looks like;
 * reward: `rlhf.rewards.CombinedReward` (reward-model score + weighted rule terms), on decoded text.
 
+Reward-hacking guards, each a config key, all off by default (the tiny recipes keep their behaviour):
+* `reward_normalization`: scores whitened by the running mean/std of every process's scores over all steps so far
+  (`RunningMoments`); `reward_clip: c` then clips them to ±c (OpenRLHF's normalize_reward / reward_clip_range);
+* `kl_log_ratio_clip: c`: per-token log π/π_ref clamped to ±c before the KL estimate of the penalty; and
+  `policy_log_ratio_clip: c`: log π/π_old clamped before the PPO ratio (no overflow on a runaway token);
+* `token_level_loss`: policy and value losses summed over tokens and divided by the rollout's response tokens (all
+  processes, per optimizer step) instead of a mean per micro-batch, so long answers are not down-weighted;
+* the length term `overlong` in `reward_terms` with `overlong_buffer` (DAPO's soft overlong punishment over the last
+  `overlong_buffer` of `max_new_tokens`), next to `missing_eos_penalty`;
+* a reward-model ensemble: several `reward_model` paths scored mean − `ensemble_std_coef`·std across them.
+Every step logs `objective/shaped_score` (mean, min, max) when scores are normalised or clipped. With
+`gold_reward_model`, each evaluation also scores the held-out answers with that independent model
+(`eval/gold_score`) next to the proxy reward model the policy is trained on (`eval/proxy_score`), so
+over-optimisation shows as two curves parting (Gao et al., 2022); results add `eval_gold_score_start/end`.
+
 Backends (read from accelerate's state at start by `ppo_accelerator`, which refuses in one line what it cannot
 run, before any model is loaded): 1 process, DDP (gloo on CPU, NCCL on GPUs) and DeepSpeed on CUDA GPUs (ZeRO-3
 shards policy, critic and their optimizer states). Policy and critic are one module (`PolicyAndValue`) with one
@@ -44,6 +59,7 @@ from trl.distributed import DistributedBackend
 from rlhf.ppo_core import (
     AdaptiveKLController,
     FixedKLController,
+    RunningMoments,
     clipped_policy_loss,
     clipped_value_loss,
     entropy_from_logits,
@@ -52,6 +68,7 @@ from rlhf.ppo_core import (
     kl_estimate,
     logprobs_from_logits,
     masked_mean,
+    normalize_scores,
     per_token_rewards,
     response_mask,
     whiten,
@@ -107,6 +124,29 @@ class PPOArguments:
     cliprange_value: float = 0.2
     vf_coef: float = 0.1
     whiten_advantages: bool = True
+    # reward-hacking guards: all off by default (the length term and the reward-model ensemble are reward settings:
+    # `overlong` in reward_terms with overlong_buffer, several reward_model paths with ensemble_std_coef)
+    reward_normalization: bool = field(
+        default=False, metadata={"help": "whiten scores by the running mean/std of all scores so far (all steps)"}
+    )
+    reward_clip: float | None = field(default=None, metadata={"help": "clip scores (normalised or not) to ±this"})
+    kl_log_ratio_clip: float | None = field(
+        default=None, metadata={"help": "clamp per-token log π/π_ref to ±this before the KL penalty"}
+    )
+    policy_log_ratio_clip: float | None = field(
+        default=None, metadata={"help": "clamp per-token log π/π_old to ±this before the PPO ratio"}
+    )
+    token_level_loss: bool = field(
+        default=False,
+        metadata={
+            "help": "losses summed over tokens / response tokens of the whole rollout on all processes (every token "
+            "weighs alike) instead of the mean of per-micro-batch means"
+        },
+    )
+    gold_reward_model: str | None = field(
+        default=None,
+        metadata={"help": "an independent reward model scoring only the held-out answers: eval/gold_score"},
+    )
     # logging / evaluation / checkpoints
     logging_steps: int = 1
     sample_steps: int = field(default=10, metadata={"help": "log sample generations as text every N steps"})
@@ -114,6 +154,14 @@ class PPOArguments:
     save_steps: int = field(default=0, metadata={"help": "checkpoint every N steps (0: none)"})
     save_total_limit: int | None = None
     resume_from_checkpoint: str | None = field(default=None, metadata={"help": "checkpoint dir, or true: latest"})
+
+    def __post_init__(self):
+        if isinstance(self.gold_reward_model, str) and self.gold_reward_model.strip().lower() in {"", "none", "null"}:
+            self.gold_reward_model = None
+
+    @property
+    def shapes_scores(self) -> bool:
+        return self.reward_normalization or self.reward_clip is not None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -315,6 +363,7 @@ class Rollout:
     advantages: torch.Tensor  # [B, R] GAE (whitened with whiten_advantages)
     returns: torch.Tensor  # [B, R] GAE + V_old: the critic's targets
     scores: torch.Tensor  # [B] sequence scores (reward model + rules − missing-EOS penalty)
+    shaped_scores: torch.Tensor  # [B] the scores in the reward: normalised and clipped if configured, else `scores`
     kl: torch.Tensor  # [B, R] per-token KL estimate to the reference
     non_score: torch.Tensor  # [B, R] −β·KL
     ended: torch.Tensor  # [B] bool: the answer has its stop token
@@ -426,8 +475,15 @@ class PPOTrainer:
         self.model, self.optimizer = accelerator.prepare(model, optimizer)
         self.unwrapped: PolicyAndValue = accelerator.unwrap_model(self.model)
         self.ref_policy = self.prepare_frozen(ref_policy) if ref_policy is not None else None
-        for scorer in getattr(reward_fn, "scorers", []):
+        self.gold_scorer = None
+        if args.gold_reward_model:
+            from shared.reward_model import RewardScorer
+
+            self.gold_scorer = RewardScorer(args.gold_reward_model, device=str(accelerator.device))
+        for scorer in [*getattr(reward_fn, "scorers", []), *([self.gold_scorer] if self.gold_scorer else [])]:
             scorer.model = self.prepare_frozen(scorer.model)
+        self.score_moments = RunningMoments()
+        self.loss_token_count: float | None = None
         updates = args.max_steps * args.ppo_epochs * (args.rollout_batch_size // (micro * accumulation))
         self.scheduler = get_scheduler(
             args.lr_scheduler_type, self.optimizer, num_warmup_steps=args.warmup_steps, num_training_steps=updates
@@ -497,13 +553,28 @@ class PPOTrainer:
             return response_logits(self.unwrapped.policy, inputs, prompt_width, self.args.temperature)
 
     def score(
-        self, prompts: list[str], response_ids: torch.Tensor, ended: torch.Tensor
-    ) -> tuple[torch.Tensor, list[str]]:
+        self, prompts: list[str], response_ids: torch.Tensor, resp_mask: torch.Tensor, ended: torch.Tensor
+    ) -> tuple[torch.Tensor, list[str], dict[str, list[float]]]:
+        """(scores, decoded answers, each reward term's values). Score = the reward's weighted terms − the missing
+        end-of-turn penalty."""
         texts = [t.strip() for t in self.tokenizer.batch_decode(response_ids, skip_special_tokens=True)]
-        scores = torch.tensor(self.reward_fn(prompts, texts), dtype=torch.float32)
+        completion_ids = [row[: int(n)].tolist() for row, n in zip(response_ids, resp_mask.sum(1))]
+        terms = self.reward_fn.terms(prompts, texts, completion_ids)
+        scores = torch.tensor(self.reward_fn.combine(terms, len(texts)), dtype=torch.float32)
         if self.args.missing_eos_penalty is not None:
             scores = scores - self.args.missing_eos_penalty * (~ended).float()
-        return scores, texts
+        return scores, texts, terms
+
+    def shape_scores(self, scores: torch.Tensor) -> torch.Tensor:
+        """Reward normalisation (by the running moments of every process's scores over all steps) and clipping;
+        the scores unchanged when neither is configured."""
+        args = self.args
+        if args.reward_normalization:
+            self.score_moments.update(self.accelerator.gather(scores))
+            scores = normalize_scores(scores, self.score_moments.mean, self.score_moments.var)
+        if args.reward_clip is not None:
+            scores = scores.clamp(-args.reward_clip, args.reward_clip)
+        return scores
 
     @torch.no_grad()
     def rollout(self, step: int) -> Rollout:
@@ -537,10 +608,11 @@ class PPOTrainer:
                 values.append(self.unwrapped.value_model(**inputs)[:, width - 1 : -1])
         mask = resp_mask.to(acc.device).float()
         logprobs, ref_logprobs, values = torch.cat(logprobs), torch.cat(ref_logprobs), torch.cat(values) * mask
-        scores, texts = self.score(prompts, response, ended)
+        scores, texts, _ = self.score(prompts, response, resp_mask, ended)
         scores = scores.to(acc.device)
-        kl = kl_estimate(logprobs, ref_logprobs, args.kl_estimator) * mask
-        rewards, non_score = per_token_rewards(scores, kl, self.kl_ctl.value, mask)
+        shaped_scores = self.shape_scores(scores)
+        kl = kl_estimate(logprobs, ref_logprobs, args.kl_estimator, args.kl_log_ratio_clip) * mask
+        rewards, non_score = per_token_rewards(shaped_scores, kl, self.kl_ctl.value, mask)
         advantages, returns = gae(rewards, values, mask, args.gamma, args.lam)
         if args.whiten_advantages:
             advantages = whiten(advantages, mask)
@@ -554,6 +626,7 @@ class PPOTrainer:
             advantages=advantages,
             returns=returns,
             scores=scores,
+            shaped_scores=shaped_scores,
             kl=kl,
             non_score=non_score,
             ended=ended,
@@ -575,10 +648,16 @@ class PPOTrainer:
                 logits, values = self.model(inputs, width, args.temperature)
             logprobs = logprobs_from_logits(logits, micro.response.to(acc.device))
             pg_loss, clipfrac, approx_kl = clipped_policy_loss(
-                logprobs, micro.logprobs, micro.advantages, micro.mask, args.cliprange
+                logprobs,
+                micro.logprobs,
+                micro.advantages,
+                micro.mask,
+                args.cliprange,
+                log_ratio_clip=args.policy_log_ratio_clip,
+                token_count=self.loss_token_count,
             )
             vf_loss, vf_clipfrac = clipped_value_loss(
-                values, micro.values, micro.returns, micro.mask, args.cliprange_value
+                values, micro.values, micro.returns, micro.mask, args.cliprange_value, self.loss_token_count
             )
             acc.backward(pg_loss + args.vf_coef * vf_loss)
             if acc.sync_gradients and not self.deepspeed:  # each model's norm on its own; DeepSpeed clips itself
@@ -599,7 +678,15 @@ class PPOTrainer:
         generator = torch.Generator().manual_seed(
             args.seed * 100_003 + self.step * 101 + self.accelerator.process_index
         )
-        micro = args.per_device_train_batch_size
+        micro, accumulation = args.per_device_train_batch_size, args.gradient_accumulation_steps
+        if args.token_level_loss:
+            # Each optimizer step sums its tokens' losses over micro-batches and processes and divides by the mean
+            # number of response tokens per optimizer step (all processes): every token of the rollout weighs the
+            # same. Accelerate divides each micro-batch's loss by the accumulation steps and DDP averages over
+            # processes, so both are taken out of the count.
+            tokens = float(self.accelerator.reduce(rollout.mask.sum(), reduction="sum"))
+            steps_per_epoch = args.rollout_batch_size // (micro * accumulation)
+            self.loss_token_count = tokens / steps_per_epoch / (accumulation * self.accelerator.num_processes)
         stats: list[PPOStats] = []
         self.model.train()
         for _ in range(args.ppo_epochs):
@@ -618,7 +705,7 @@ class PPOTrainer:
             self.load_checkpoint(Path(resume))
         metrics: dict[str, float] = {}
         if self.step == 0 and self.eval_prompts:
-            metrics["eval_mean_score_start"] = self.evaluate()
+            metrics |= {f"eval_{name}_start": value for name, value in self.evaluate().items()}
         last_eval = None
         while self.step < args.max_steps:
             self.step += 1
@@ -640,7 +727,8 @@ class PPOTrainer:
                 self.save_checkpoint()
         if self.eval_prompts:
             evaluated_last_step = bool(args.eval_steps) and self.step % args.eval_steps == 0 and last_eval is not None
-            metrics["eval_mean_score_end"] = last_eval if evaluated_last_step else self.evaluate()
+            end = last_eval if evaluated_last_step else self.evaluate()
+            metrics |= {f"eval_{name}_end": value for name, value in end.items()}
         metrics |= {
             "final_" + k.replace("/", "_"): v
             for k, v in getattr(self, "last_metrics", {}).items()
@@ -658,7 +746,7 @@ class PPOTrainer:
             "objective/mean_score": rollout.scores.mean(),
             "objective/kl": rollout.kl.sum(1).mean(),
             "objective/non_score_reward": rollout.non_score.sum(1).mean(),
-            "objective/rlhf_reward": (rollout.scores + rollout.non_score.sum(1)).mean(),
+            "objective/rlhf_reward": (rollout.shaped_scores + rollout.non_score.sum(1)).mean(),
             "policy/entropy": stats["entropy"],
             "policy/clipfrac": stats["clipfrac"],
             "policy/approx_kl": stats["approx_kl"],
@@ -672,6 +760,13 @@ class PPOTrainer:
         values = torch.tensor([float(v) for v in local.values()], device=self.accelerator.device)
         values = self.accelerator.reduce(values, reduction="mean")
         metrics = dict(zip(local, values.tolist()))
+        if self.args.shapes_scores:  # what normalisation and clipping made of the scores, over all processes
+            shaped = self.accelerator.gather(rollout.shaped_scores)
+            metrics |= {
+                "objective/shaped_score": float(shaped.mean()),
+                "objective/shaped_score_min": float(shaped.min()),
+                "objective/shaped_score_max": float(shaped.max()),
+            }
         metrics |= {"kl_coef": self.kl_ctl.value, "lr": self.scheduler.get_last_lr()[0]}
         self.last_metrics = metrics
         return metrics
@@ -699,9 +794,12 @@ class PPOTrainer:
         self.writer.add_text("samples/generations", "\n\n---\n\n".join(rows), self.step)
 
     @torch.no_grad()
-    def evaluate(self) -> float:
-        """Mean combined score (without the KL term) of sampled answers to the held-out prompts, all processes
-        together; sampling uses a fixed seed so evaluations are comparable across steps and runs."""
+    def evaluate(self) -> dict[str, float]:
+        """Scores of sampled answers to the held-out prompts, all processes together, sampling with a fixed seed so
+        evaluations are comparable across steps and runs: `mean_score`, the combined score (without the KL term);
+        with a `gold_reward_model`, also `proxy_score` (the reward-model term the policy is trained on — the
+        combined score if it has none) and `gold_score` (the independent gold model on the same answers), whose
+        curves part when the policy over-optimises the proxy (Gao et al., 2022)."""
         from accelerate.utils import gather_object
 
         acc = self.accelerator
@@ -713,7 +811,7 @@ class PPOTrainer:
             torch.random.fork_rng(devices=[]),
         ):
             torch.manual_seed(self.args.seed + 7)
-            scores: list[float] = []
+            columns: dict[str, list[float]] = {"mean_score": []}
             if shard:
                 queries = [encode_prompt(self.tokenizer, p, self.system_prompt) for p in shard]
                 with self.policy_for_generation() as policy, acc.autocast():
@@ -726,17 +824,29 @@ class PPOTrainer:
                         acc.device,
                     )
                 _, ended = response_mask(response, list(self.gen_config.eos_token_id))
-                scores = self.score(shard, response, ended & resp_mask.bool().any(1))[0].tolist()
-        scores = gather_object(scores)[: len(self.eval_prompts)]
-        mean = sum(scores) / max(len(scores), 1)
+                scores, texts, terms = self.score(shard, response, resp_mask, ended & resp_mask.bool().any(1))
+                columns["mean_score"] = scores.tolist()
+                if self.gold_scorer is not None:
+                    columns["proxy_score"] = terms.get("reward_model", columns["mean_score"])
+                    columns["gold_score"] = self.gold_scorer.score(
+                        shard, texts, batch_size=self.args.forward_batch_size
+                    )
+        if self.gold_scorer is not None:
+            columns.setdefault("proxy_score", [])
+            columns.setdefault("gold_score", [])
+        means, count = {}, 0
+        for name, values in columns.items():
+            values = gather_object(values)[: len(self.eval_prompts)]
+            means[name], count = sum(values) / max(len(values), 1), len(values)
         if acc.is_main_process:
-            self.writer.add_scalar("eval/mean_score", mean, self.step)
+            for name, value in means.items():
+                self.writer.add_scalar(f"eval/{name}", value, self.step)
+            row = {"step": self.step, "eval/mean_score": means["mean_score"], "eval/prompts": count}
+            row |= {f"eval/{name}": value for name, value in means.items() if name != "mean_score"}
             self.metrics_path.parent.mkdir(parents=True, exist_ok=True)
             with self.metrics_path.open("a", encoding="utf-8") as handle:
-                handle.write(
-                    json.dumps({"step": self.step, "eval/mean_score": mean, "eval/prompts": len(scores)}) + "\n"
-                )
-        return mean
+                handle.write(json.dumps(row) + "\n")
+        return means
 
     # ------------------------------------------------------------------------------------------ checkpoints
 
@@ -772,6 +882,7 @@ class PPOTrainer:
                     {
                         "step": self.step,
                         "kl_controller": self.kl_ctl.state_dict(),
+                        "score_moments": self.score_moments.state_dict(),
                         "world_size": acc.num_processes,
                         "last_metrics": getattr(self, "last_metrics", {}),
                     },
@@ -808,6 +919,7 @@ class PPOTrainer:
         trainer_state = json.loads((path / "trainer_state.json").read_text())
         self.step = trainer_state["step"]
         self.kl_ctl.load_state_dict(trainer_state["kl_controller"])
+        self.score_moments.load_state_dict(trainer_state["score_moments"])
         rng_path = path / f"rng_state_{acc.process_index}.pt"
         if rng_path.is_file():
             rng = torch.load(rng_path, weights_only=False)

@@ -11,12 +11,12 @@ import pytest
 import torch
 import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
 from trl import ModelConfig, TrlParser
 
 from rlhf.ppo import PPOScriptArguments, load_prompts
 from rlhf.ppo_trainer import PPOArguments, launch_refusal
-from rlhf.rewards import parse_reward_terms
+from rlhf.rewards import CombinedReward, EnsembleScorer, parse_reward_terms, reward_model_paths
 from tests.conftest import REPO_ROOT, free_port
 
 PROMPTS = [
@@ -439,3 +439,97 @@ def test_ppo_under_deepspeed_zero3_on_one_gpu(tiny_model_dir, prompt_file, tmp_p
     assert torch.isfinite(torch.tensor([r["loss/policy"] for r in steps])).all()
     reloaded = AutoModelForCausalLM.from_pretrained(out)
     assert not torch.equal(reloaded.lm_head.weight, AutoModelForCausalLM.from_pretrained(tiny_model_dir).lm_head.weight)
+
+
+def random_reward_model(model_dir, out, seed: int):
+    """A reward model with the tiny backbone and a random score head (seeded): scores that differ per model."""
+    torch.manual_seed(seed)
+    AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=1).save_pretrained(out)
+    AutoTokenizer.from_pretrained(model_dir).save_pretrained(out)
+    return out
+
+
+def test_reward_model_ensemble_and_overlong_term(tiny_model_dir, tmp_path):
+    from shared.reward_model import RewardScorer
+
+    paths = [str(random_reward_model(tiny_model_dir, tmp_path / f"rm{i}", seed=i)) for i in range(2)]
+    prompts, answers = ["Buğday ne zaman ekilir?"] * 3, ["Ekimde.", "Sonbaharda ekilir.", "ve ve ve ve"]
+    single = [RewardScorer(path).score(prompts, answers) for path in paths]
+    assert single[0] != single[1]
+    ensemble = EnsembleScorer(paths, std_coef=0.5).score(prompts, answers)
+    # mean − 0.5·|a − b|/2 per answer (population std of two values is half their distance)
+    expected = [(a + b) / 2 - 0.5 * abs(a - b) / 2 for a, b in zip(*single)]
+    assert ensemble == pytest.approx(expected, abs=1e-5)
+    assert EnsembleScorer(paths[:1], std_coef=0.5).score(prompts, answers) == single[0]  # one model: its own score
+    assert reward_model_paths("a") == ["a"] and reward_model_paths(["a", "b"]) == ["a", "b"]
+    assert reward_model_paths("none") == reward_model_paths(["null"]) == reward_model_paths(None) == []
+    # the overlong term (max 16 tokens, buffer 8) beside the ensemble: lengths 4, 12, 16 → 0, −0.5, −1
+    reward = CombinedReward(
+        {"reward_model": 1.0, "overlong": 2.0},
+        paths,
+        ensemble_std_coef=0.5,
+        max_completion_length=16,
+        overlong_buffer=8,
+    )
+    ids = [[1] * 4, [1] * 12, [1] * 16]
+    assert reward.terms(prompts, answers, ids)["overlong"] == [0.0, -0.5, -1.0]
+    assert reward(prompts, answers, ids) == pytest.approx([e + 2 * o for e, o in zip(expected, [0, -0.5, -1])])
+    with pytest.raises(ValueError, match="overlong_buffer"):
+        CombinedReward({"overlong": 1.0}, max_completion_length=16, overlong_buffer=0)
+
+
+@pytest.mark.slow
+def test_ppo_reward_hacking_guards_take_effect(tiny_model_dir, prompt_file, tmp_path, run_stage):
+    """Every guard on in one short run, with a gold reward model: clipped scores stay within ±0.5 (and reach it),
+    the clamped KL stays within 0.01 nats per token, the overlong term costs the answers that hit the length limit,
+    and the held-out answers are scored by the proxy ensemble and the gold model."""
+    proxies = [random_reward_model(tiny_model_dir, tmp_path / f"proxy{i}", seed=i) for i in range(2)]
+    gold = random_reward_model(tiny_model_dir, tmp_path / "gold", seed=7)
+    out, runs = tmp_path / "ppo", tmp_path / "runs"
+    guards = {
+        "reward_model": proxies,
+        "ensemble_std_coef": 0.5,
+        "reward_terms": ["reward_model=1.0", "overlong=1.0"],
+        "overlong_buffer": 8,
+        "reward_normalization": "true",
+        "reward_clip": 0.5,
+        "kl_log_ratio_clip": 0.01,
+        "policy_log_ratio_clip": 1.0,
+        "token_level_loss": "true",
+        "gold_reward_model": gold,
+    }
+    run_stage(
+        "rlhf/ppo.py",
+        *ppo_args(
+            tiny_model_dir,
+            out,
+            runs,
+            prompt_file,
+            max_steps=3,
+            rollout_batch_size=16,
+            forward_batch_size=16,
+            per_device_train_batch_size=8,
+            ppo_epochs=2,
+            num_eval_prompts=4,
+            **guards,
+        ),
+    )
+    steps, evals = read_metrics(out)
+    assert [r["step"] for r in steps] == [1, 2, 3]
+    for row in steps:
+        assert -0.5 <= row["objective/shaped_score_min"] <= row["objective/shaped_score_max"] <= 0.5, row
+        # k1 per token clamped to ±0.01: the summed KL is at most 0.01 × the answer's length
+        assert abs(row["objective/kl"]) <= 0.01 * row["response_length"] + 1e-6, row
+    assert any(r["objective/shaped_score_max"] == 0.5 or r["objective/shaped_score_min"] == -0.5 for r in steps)
+    # held out: mean score = proxy (ensemble) + overlong term; the random policy's answers run to the limit
+    assert [r["step"] for r in evals] == [0, 3]
+    for row in evals:
+        overlong = row["eval/mean_score"] - row["eval/proxy_score"]
+        assert -1.0 - 1e-6 <= overlong <= -0.5, row
+        assert row["eval/gold_score"] != row["eval/proxy_score"]
+    results = json.loads((out / "results.json").read_text())
+    assert results["eval_gold_score_start"] == evals[0]["eval/gold_score"]
+    assert results["eval_gold_score_end"] == evals[-1]["eval/gold_score"]
+    assert {"eval_proxy_score_start", "eval_proxy_score_end"} <= set(results)
+    tags = set(EventAccumulator(str(runs / "ppo" / "test")).Reload().Tags()["scalars"])
+    assert {"eval/gold_score", "eval/proxy_score", "objective/shaped_score_max"} <= tags
