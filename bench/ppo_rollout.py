@@ -67,8 +67,8 @@ def main(argv: list[str] | None = None) -> dict:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from rlhf.ppo_trainer import PPOArguments, encode_prompt, generate, generation_config
-    from shared.generation import DEFAULT_SYSTEM_PROMPT
+    from rlhf.ppo_trainer import PPOArguments, generate, generation_config
+    from shared.generation import DEFAULT_SYSTEM_PROMPT, encode_prompt
 
     model_dir, built = Path(args.model), False
     if not (model_dir / "config.json").is_file():

@@ -20,7 +20,7 @@ from datasets import Dataset
 from transformers import AutoTokenizer
 from trl import GRPOConfig, GRPOTrainer, ModelConfig
 
-from rlhf.rewards import RewardArguments, parse_reward_terms, rule_reward
+from rlhf.rewards import EnsembleScorer, RewardArguments, overlong_penalty, parse_reward_terms, rule_reward
 from shared.checkpoints import resolve_resume
 from shared.config import optional_value, parse_config
 from shared.data import load_prompts
@@ -67,17 +67,24 @@ class TextReward:
 
 
 def build_reward_funcs(
-    script_args: GRPOScriptArguments, device: str | None = None
-) -> tuple[list[TextReward], list[float]]:
+    script_args: GRPOScriptArguments, device: str | None = None, max_completion_length: int | None = None
+) -> tuple[list, list[float]]:
     funcs, weights = [], []
     for name, weight in parse_reward_terms(script_args.reward_terms).items():
         if name == "reward_model":
             if not script_args.reward_model:
                 raise SystemExit("reward_terms has reward_model but no --reward_model path is set")
-            from shared.reward_model import RewardScorer
-
-            scorer = RewardScorer(script_args.reward_model, device=device, max_length=script_args.reward_max_length)
+            scorer = EnsembleScorer(  # several paths: mean − ensemble_std_coef·std across them
+                script_args.reward_model,
+                script_args.ensemble_std_coef,
+                device=device,
+                max_length=script_args.reward_max_length,
+            )
             score = partial(scorer.score, batch_size=script_args.reward_batch_size)
+        elif name == "overlong":  # TRL's soft overlong punishment reads `completion_ids`
+            funcs.append(overlong_penalty(max_completion_length or 0, script_args.overlong_buffer))
+            weights.append(weight)
+            continue
         else:
             try:
                 rule = rule_reward(name)
@@ -94,7 +101,7 @@ def reward_history(log_history: list[dict]) -> list[float]:
 
 
 def main(script_args: GRPOScriptArguments, training_args: GRPOConfig, model_args: ModelConfig) -> dict:
-    for name in ("reward_model", "system_prompt"):
+    for name in ("system_prompt",):  # reward_model: a list, normalised by RewardArguments
         setattr(script_args, name, optional_value(getattr(script_args, name)))
     training_args = resolve_precision(training_args)
     run_dir = tensorboard_dir(script_args.runs_dir, "grpo", training_args.run_name or "grpo")
@@ -103,7 +110,9 @@ def main(script_args: GRPOScriptArguments, training_args: GRPOConfig, model_args
 
     prompts = load_prompts(script_args.prompt_data, script_args.max_prompts)
     dataset = Dataset.from_list([{"prompt": chat_messages(p, script_args.system_prompt)} for p in prompts])
-    reward_funcs, weights = build_reward_funcs(script_args, str(PartialState().device))
+    reward_funcs, weights = build_reward_funcs(
+        script_args, str(PartialState().device), training_args.max_completion_length
+    )
     if training_args.reward_weights is None:
         training_args.reward_weights = weights
     tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path)

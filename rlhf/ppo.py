@@ -2,11 +2,14 @@
 
     accelerate launch --config_file configs/accelerate/cpu.yaml rlhf/ppo.py --config configs/rlhf/ppo_tiny.yaml
     accelerate launch --config_file configs/accelerate/single_gpu.yaml rlhf/ppo.py --config configs/rlhf/ppo_llama3_8b_lora.yaml
+    accelerate launch --config_file configs/accelerate/deepspeed_zero3.yaml rlhf/ppo.py --config configs/rlhf/ppo_llama3_8b_zero3.yaml
 
 Recipe: config → prompts (annotation prompts or the SFT set's user turns) → policy (full or LoRA), reference
 (frozen copy, or the adapter-disabled policy with LoRA), value model (initialised from the reward model), reward
 (`rlhf.rewards.CombinedReward`) → `rlhf.ppo_trainer.PPOTrainer` → save (merged policy, tokenizer, value model) →
 model card. Resume with `--resume_from_checkpoint <dir>|true`. TensorBoard: `<runs_dir>/ppo/<run_name>/`.
+Reward-hacking guards (reward normalisation and clipping, log-ratio clamps, token-level loss, the `overlong` term, a
+reward-model ensemble) and the gold reward model (`eval/gold_score`): see `rlhf/ppo_trainer.py`.
 """
 
 from __future__ import annotations
@@ -16,12 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from accelerate import Accelerator
 from accelerate.utils import set_seed
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
 from trl import ModelConfig
 
-from rlhf.ppo_trainer import PPOArguments, PPOTrainer, TokenValueModel
+from rlhf.ppo_trainer import PPOArguments, PPOTrainer, TokenValueModel, ppo_accelerator
 from rlhf.rewards import CombinedReward, RewardArguments, parse_reward_terms
 from shared.config import optional_value, parse_config
 from shared.data import load_prompts
@@ -46,8 +48,8 @@ def torch_dtype(name: str | None):
     return getattr(torch, name) if name and name != "auto" else None
 
 
-def build_reward(script_args: PPOScriptArguments, device, dtype) -> CombinedReward:
-    """CombinedReward with its reward model placed on this process's device (and in the run's dtype)."""
+def build_reward(script_args: PPOScriptArguments, device, dtype, max_new_tokens: int) -> CombinedReward:
+    """CombinedReward with its reward model(s) placed on this process's device (and in the run's dtype)."""
     weights = parse_reward_terms(script_args.reward_terms)
     if weights.get("reward_model") and not script_args.reward_model:
         raise SystemExit("reward_terms has reward_model but no --reward_model path is set")
@@ -58,6 +60,9 @@ def build_reward(script_args: PPOScriptArguments, device, dtype) -> CombinedRewa
         max_length=script_args.reward_max_length,
         device=str(device),
         dtype=dtype,
+        ensemble_std_coef=script_args.ensemble_std_coef,
+        max_completion_length=max_new_tokens,
+        overlong_buffer=script_args.overlong_buffer,
     )
 
 
@@ -82,7 +87,7 @@ def load_policy(model_args: ModelConfig, args: PPOArguments):
 
 
 def load_value_model(script_args: PPOScriptArguments, model_args: ModelConfig, args: PPOArguments) -> TokenValueModel:
-    path = script_args.value_model or script_args.reward_model or model_args.model_name_or_path
+    path = script_args.value_model or (script_args.reward_model or [model_args.model_name_or_path])[0]
     kwargs = model_init_kwargs(model_args, args)
     if is_adapter_dir(path):  # a LoRA reward model (adapter + score head): merge into a plain classifier
         from peft import AutoPeftModelForSequenceClassification
@@ -103,17 +108,13 @@ def load_value_model(script_args: PPOScriptArguments, model_args: ModelConfig, a
 
 
 def main(script_args: PPOScriptArguments, args: PPOArguments, model_args: ModelConfig) -> dict:
-    for name in ("reward_model", "value_model", "system_prompt"):
+    for name in ("value_model", "system_prompt"):  # reward_model: a list, normalised by RewardArguments
         setattr(script_args, name, optional_value(getattr(script_args, name)))
     args.resume_from_checkpoint = optional_value(args.resume_from_checkpoint)
     args.run_name = args.run_name or "ppo"
     if args.bf16 and not torch.cuda.is_available() and not cpu_supports_bf16():
         args.bf16 = False
-    accelerator = Accelerator(
-        cpu=args.use_cpu,
-        mixed_precision="bf16" if args.bf16 else "no",
-        gradient_accumulation_steps=args.gradient_accumulation_steps,
-    )
+    accelerator = ppo_accelerator(args, use_peft=model_args.use_peft)  # refuses unsupported backends, in one line
     run_dir = tensorboard_dir(script_args.runs_dir, "ppo", args.run_name)
     set_seed(args.seed)
 
@@ -131,7 +132,7 @@ def main(script_args: PPOScriptArguments, args: PPOArguments, model_args: ModelC
     tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path)
     policy, ref_policy = load_policy(model_args, args)
     value_model = load_value_model(script_args, model_args, args)
-    reward = build_reward(script_args, accelerator.device, torch_dtype(model_args.dtype))
+    reward = build_reward(script_args, accelerator.device, torch_dtype(model_args.dtype), args.max_new_tokens)
     set_seed(args.seed, device_specific=True)  # each process samples differently from here on
     trainer = PPOTrainer(
         args=args,
@@ -163,8 +164,9 @@ def main(script_args: PPOScriptArguments, args: PPOArguments, model_args: ModelC
         notes = [
             f"policy saved as: {saved}",
             f"reference model: {reference}",
-            f"value model initialised from {script_args.value_model or script_args.reward_model or 'the policy'}",
-            f"rewards: {', '.join(script_args.reward_terms)} (reward model: {script_args.reward_model})",
+            f"value model initialised from {script_args.value_model or (script_args.reward_model or ['the policy'])[0]}",
+            f"rewards: {', '.join(script_args.reward_terms)} "
+            f"(reward model: {', '.join(script_args.reward_model) or 'none'})",
             f"KL: {args.kl_estimator} estimator, {'adaptive' if args.adaptive_kl else 'fixed'} coefficient "
             f"(final {trainer.kl_ctl.value:.4g}); {len(trainer.prompts)} training prompts, {len(eval_prompts)} "
             f"held-out, {trainer.skipped_prompts} skipped as longer than max_prompt_length",

@@ -7,6 +7,12 @@ the end-of-turn token and 0 after it (and for padding). Conventions follow Ziegl
 * reward per token = −β·KL_t, plus the sequence score on the last response token;
 * GAE over response tokens only, values and rewards after the end are zero;
 * advantages whitened over the masked tokens of the whole batch; returns are not whitened.
+
+Reward-hacking guards (each off by default, each a config key of `rlhf.ppo_trainer.PPOArguments`): scores whitened
+by running moments across steps (`RunningMoments`, `normalize_scores`) and clipped; the per-token log-ratio clamped
+before the KL penalty (`kl_estimate(..., log_ratio_clip)`) and before the PPO ratio
+(`clipped_policy_loss(..., log_ratio_clip)`); losses summed over tokens and divided by a token count fixed for the
+whole rollout (`masked_token_loss(..., token_count)`) instead of a mean per micro-batch.
 """
 
 from __future__ import annotations
@@ -26,6 +32,16 @@ def masked_var(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Population variance (divide by N) over the masked entries."""
     mean = masked_mean(values, mask)
     return masked_mean((values - mean) ** 2, mask)
+
+
+def masked_token_loss(losses: torch.Tensor, mask: torch.Tensor, token_count: float | None = None) -> torch.Tensor:
+    """Per-token losses → one loss. `token_count` None: the mean over this micro-batch's tokens (each micro-batch
+    weighs the same, whatever its length). A number: Σ losses / token_count, with one count for every micro-batch
+    of the rollout, so that every response token weighs the same ("token-level" averaging, as DAPO and TRL's GRPO
+    `loss_type="dapo"`)."""
+    if token_count is None:
+        return masked_mean(losses, mask)
+    return (losses * mask.to(losses.dtype)).sum() / token_count
 
 
 def whiten(values: torch.Tensor, mask: torch.Tensor, shift_mean: bool = True, eps: float = 1e-8) -> torch.Tensor:
@@ -49,12 +65,18 @@ def entropy_from_logits(logits: torch.Tensor) -> torch.Tensor:
     return torch.logsumexp(logits, dim=-1) - (F.softmax(logits, dim=-1) * logits).sum(-1)
 
 
-def kl_estimate(logprobs: torch.Tensor, ref_logprobs: torch.Tensor, kind: str = "k1") -> torch.Tensor:
+def kl_estimate(
+    logprobs: torch.Tensor, ref_logprobs: torch.Tensor, kind: str = "k1", log_ratio_clip: float | None = None
+) -> torch.Tensor:
     """Per-token KL(π‖π_ref) estimators from samples of π (Schulman, "Approximating KL divergence", 2020).
 
     k1 = log π − log π_ref (unbiased, can be negative); k3 = (r − 1) − log r with r = π_ref/π (unbiased, ≥ 0).
+    `log_ratio_clip` c clamps log π − log π_ref to [−c, c] first, so a few tokens where the policy has drifted far
+    (k3 grows exponentially in them) cannot dominate the penalty.
     """
     log_ratio = logprobs - ref_logprobs
+    if log_ratio_clip is not None:
+        log_ratio = log_ratio.clamp(-log_ratio_clip, log_ratio_clip)
     if kind == "k1":
         return log_ratio
     if kind == "k3":
@@ -110,31 +132,41 @@ def clipped_policy_loss(
     advantages: torch.Tensor,
     mask: torch.Tensor,
     clip_range: float,
+    log_ratio_clip: float | None = None,
+    token_count: float | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """PPO-clip: mean over tokens of max(−A·ρ, −A·clip(ρ, 1−ε, 1+ε)), ρ = exp(logπ − logπ_old).
 
-    Returns (loss, clipfrac = share of tokens where the clipped term is the larger one, approx_kl = ½·mean(Δlogp²)).
+    `log_ratio_clip` c computes ρ from log π − log π_old clamped to [−c, c] (no overflow, no gradient beyond it);
+    `token_count`: see `masked_token_loss`. Returns (loss, clipfrac = share of tokens where the clipped term is the
+    larger one, approx_kl = ½·mean(Δlogp²) of the unclamped log-ratio).
     """
     log_ratio = logprobs - old_logprobs
-    ratio = torch.exp(log_ratio)
+    ratio = torch.exp(log_ratio if log_ratio_clip is None else log_ratio.clamp(-log_ratio_clip, log_ratio_clip))
     unclipped = -advantages * ratio
     clipped = -advantages * torch.clamp(ratio, 1.0 - clip_range, 1.0 + clip_range)
-    loss = masked_mean(torch.maximum(unclipped, clipped), mask)
+    loss = masked_token_loss(torch.maximum(unclipped, clipped), mask, token_count)
     clipfrac = masked_mean((clipped > unclipped).float(), mask)
     approx_kl = 0.5 * masked_mean(log_ratio**2, mask)
     return loss, clipfrac.detach(), approx_kl.detach()
 
 
 def clipped_value_loss(
-    values: torch.Tensor, old_values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor, clip_range: float
+    values: torch.Tensor,
+    old_values: torch.Tensor,
+    returns: torch.Tensor,
+    mask: torch.Tensor,
+    clip_range: float,
+    token_count: float | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """½·mean over tokens of max((V − R)², (V_clipped − R)²), V_clipped = V_old + clip(V − V_old, ±ε).
 
-    Returns (loss, clipfrac = share of tokens where the clipped error is the larger one).
+    `token_count`: see `masked_token_loss`. Returns (loss, clipfrac = share of tokens where the clipped error is the
+    larger one).
     """
     clipped_values = old_values + torch.clamp(values - old_values, -clip_range, clip_range)
     unclipped_error, clipped_error = (values - returns) ** 2, (clipped_values - returns) ** 2
-    loss = 0.5 * masked_mean(torch.maximum(unclipped_error, clipped_error), mask)
+    loss = 0.5 * masked_token_loss(torch.maximum(unclipped_error, clipped_error), mask, token_count)
     clipfrac = masked_mean((clipped_error > unclipped_error).float(), mask)
     return loss, clipfrac.detach()
 
@@ -151,6 +183,41 @@ def response_mask(responses: torch.Tensor, stop_token_ids: list[int]) -> tuple[t
     # number of stop tokens strictly before position t; a token is kept while none came before it
     before = torch.cumsum(is_stop.long(), dim=1) - is_stop.long()
     return (before == 0).long(), is_stop.any(dim=1)
+
+
+def update_moments(mean: float, var: float, count: int, batch: torch.Tensor) -> tuple[float, float, int]:
+    """Running mean and population variance of every value seen so far, updated with a batch (the exact parallel
+    combination of Chan et al., 1979 — not an exponential average). Returns (mean, var, count)."""
+    n = batch.numel()
+    if n == 0:
+        return mean, var, count
+    batch = batch.double()
+    batch_mean, batch_var = float(batch.mean()), float(batch.var(unbiased=False))
+    total = count + n
+    delta = batch_mean - mean
+    m2 = var * count + batch_var * n + delta**2 * count * n / total
+    return mean + delta * n / total, m2 / total, total
+
+
+def normalize_scores(scores: torch.Tensor, mean: float, var: float, eps: float = 1e-8) -> torch.Tensor:
+    """(score − running mean) / running std: the reward's scale stays ~1 whatever the reward model's."""
+    return (scores - mean) / (var + eps) ** 0.5
+
+
+class RunningMoments:
+    """Mean and variance of the scores of every step so far (reward normalisation across steps)."""
+
+    def __init__(self):
+        self.mean, self.var, self.count = 0.0, 1.0, 0
+
+    def update(self, batch: torch.Tensor) -> None:
+        self.mean, self.var, self.count = update_moments(self.mean, self.var, self.count, batch)
+
+    def state_dict(self) -> dict:
+        return {"mean": self.mean, "var": self.var, "count": self.count}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.mean, self.var, self.count = state["mean"], state["var"], state["count"]
 
 
 class AdaptiveKLController:

@@ -47,6 +47,13 @@ def chat_messages(prompt: str, system_prompt: str | None = None) -> list[dict[st
     return with_system_prompt([{"role": "user", "content": prompt}], system_prompt)
 
 
+def encode_prompt(tokenizer, prompt: str, system_prompt: str | None = None) -> list[int]:
+    """Token ids of one chat-templated prompt, ending with the assistant's header (PPO's rollout queries)."""
+    return tokenizer.apply_chat_template(
+        chat_messages(prompt, system_prompt), tokenize=True, add_generation_prompt=True, return_dict=True
+    )["input_ids"]
+
+
 def encode_prompts(tokenizer, prompts: list[str], system_prompt: str | None = None) -> dict[str, torch.Tensor]:
     """Chat-templated, left-padded batch (generation appends on the right, so padding must be on the left)."""
     texts = [

@@ -46,9 +46,32 @@ class SampleAnswersCallback(TrainerCallback):
         log_text(self.run_dir, "samples/answers", table, state.global_step)
 
 
+def write_rank_report(output_dir: str | Path, model, **counts) -> Path | None:
+    """ranks/rank<i>.json for this process of a multi-process run: the world size (as the process group and as the
+    launcher's WORLD_SIZE see it), the backend, what it trained (`counts`) and a checksum of its trainable weights.
+    Every rank must report the same world size and counts and — under DDP — the same checksum."""
+    env_world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if env_world_size < 2:
+        return None
+    distributed = torch.distributed.is_initialized()
+    rank = torch.distributed.get_rank() if distributed else int(os.environ.get("RANK", "0"))
+    checksum = float(sum(p.detach().float().sum() for p in model.parameters() if p.requires_grad))
+    path = Path(output_dir) / "ranks" / f"rank{rank}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    report = {
+        "rank": rank,
+        "world_size": torch.distributed.get_world_size() if distributed else env_world_size,
+        "env_world_size": env_world_size,
+        "backend": torch.distributed.get_backend() if distributed else None,
+        **counts,
+        "trainable_checksum": checksum,
+    }
+    path.write_text(json.dumps(report))
+    return path
+
+
 class RankReportCallback(TrainerCallback):
-    """Each process writes what it trained (world size, steps, a weight checksum) so multi-process runs are
-    verifiable: every rank must report the same world size, step count and — under DDP — identical weights."""
+    """Each process writes what it trained (`write_rank_report`) so multi-process runs are verifiable."""
 
     def __init__(self, output_dir: str):
         self.output_dir = output_dir
@@ -58,23 +81,4 @@ class RankReportCallback(TrainerCallback):
         self.steps += 1
 
     def on_train_end(self, args, state, control, model=None, **kwargs):
-        world_size = int(os.environ.get("WORLD_SIZE", "1"))
-        if world_size < 2:
-            return
-        rank = int(os.environ.get("RANK", "0"))
-        checksum = float(sum(p.detach().float().sum() for p in model.parameters() if p.requires_grad))
-        path = Path(self.output_dir) / "ranks" / f"rank{rank}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        backend = torch.distributed.get_backend() if torch.distributed.is_initialized() else None
-        path.write_text(
-            json.dumps(
-                {
-                    "rank": rank,
-                    "world_size": world_size,
-                    "backend": backend,
-                    "optimizer_steps": self.steps,
-                    "global_step": state.global_step,
-                    "trainable_checksum": checksum,
-                }
-            )
-        )
+        write_rank_report(self.output_dir, model, optimizer_steps=self.steps, global_step=state.global_step)

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from shared.checkpoints import latest_complete_checkpoint, resolve_resume
+from shared.checkpoints import PPO_FILES, is_complete, latest_complete_checkpoint, resolve_resume
 
 
 def make_checkpoint(root, step, *, state=True, weights=True, truncated=False):
@@ -30,3 +30,14 @@ def test_newest_complete_checkpoint_wins_over_interrupted_ones(tmp_path):
 def test_resume_true_without_checkpoint_is_a_clear_error(tmp_path):
     with pytest.raises(SystemExit, match="no complete checkpoint"):
         resolve_resume("true", tmp_path)
+
+
+def test_ppo_checkpoints_are_complete_only_with_every_ppo_file(tmp_path):
+    """Our PPO loop saves no model.safetensors but policy/value trainable weights and both optimizers."""
+    ppo = make_checkpoint(tmp_path, 3, weights=False)
+    for name in PPO_FILES:
+        assert not is_complete(ppo), name
+        (ppo / name).write_bytes(b"x")
+    assert is_complete(ppo)
+    make_checkpoint(tmp_path, 6, weights=False)  # killed after the state, before the PPO files
+    assert resolve_resume("latest", tmp_path) == str(ppo)

@@ -43,6 +43,14 @@ def test_reward_functions_read_conversational_prompts_and_completions():
     assert funcs[1](prompts=["s"], completions=[unsafe])[0] == -2.0
     assert funcs[2](prompts=["s", "s"], completions=["a b a b a b", "Buğday ekimde ekilir."]) == [-0.5, 0.0]
 
+    # the overlong term reads TRL's completion_ids: max 16 tokens, buffer 4 → lengths 12, 14, 16 give 0, −0.5, −1
+    funcs, weights = build_reward_funcs(
+        GRPOScriptArguments(reward_model="none", reward_terms=["overlong=0.5"], overlong_buffer=4),
+        max_completion_length=16,
+    )
+    ids = [[1] * 12, [1] * 14, [1] * 16]
+    assert weights == [0.5] and funcs[0](prompts=["s"] * 3, completions=["x"] * 3, completion_ids=ids) == [0, -0.5, -1]
+
 
 @pytest.mark.slow
 def test_grpo_raises_a_rule_reward_on_the_tiny_model(tiny_model_dir, tmp_path, run_stage):

@@ -2,19 +2,23 @@
 LoRA, 2-process DDP, resume), plus config and prompt-loading checks."""
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
 from trl import ModelConfig, TrlParser
 
 from rlhf.ppo import PPOScriptArguments
-from rlhf.ppo_trainer import PPOArguments
-from rlhf.rewards import parse_reward_terms
+from rlhf.ppo_trainer import PPOArguments, launch_refusal
+from rlhf.rewards import CombinedReward, EnsembleScorer, parse_reward_terms, reward_model_paths
 from shared.data import load_prompts
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, free_port
 
 PROMPTS = [
     "Buğday ne zaman ekilir?",
@@ -346,8 +350,8 @@ def test_ppo_lora_runs_as_two_ddp_processes(tiny_model_dir, prompt_file, tmp_pat
     assert [r["world_size"] for r in reports] == [2, 2] and [r["env_world_size"] for r in reports] == [2, 2]
     assert {r["backend"] for r in reports} == {"gloo"}
     assert reports[0]["ppo_steps"] == reports[1]["ppo_steps"] == 3
-    assert reports[0]["policy_checksum"] == pytest.approx(
-        reports[1]["policy_checksum"], rel=1e-6
+    assert reports[0]["trainable_checksum"] == pytest.approx(
+        reports[1]["trainable_checksum"], rel=1e-6
     )  # DDP kept them equal
     steps, evals = read_metrics(out)
     assert [r["step"] for r in steps] == [1, 2, 3] and evals[0]["eval/prompts"] == 4
@@ -356,3 +360,180 @@ def test_ppo_lora_runs_as_two_ddp_processes(tiny_model_dir, prompt_file, tmp_pat
     assert "adapter-disabled policy" in (out / "README.md").read_text(encoding="utf-8")
     merged, start = AutoModelForCausalLM.from_pretrained(out), AutoModelForCausalLM.from_pretrained(tiny_model_dir)
     assert not torch.equal(merged.lm_head.weight, start.lm_head.weight)
+
+
+def test_launch_refusal_names_the_reason_and_what_to_use_instead():
+    supported = {"args": PPOArguments(), "use_peft": False, "deepspeed_installed": True, "cuda": True}
+    assert launch_refusal(None, **supported) is None  # one process or DDP
+    assert launch_refusal("deepspeed", **supported, distributed_type="DEEPSPEED", zero_stage=3) is None
+    cases = [
+        ("fsdp", {}, "FSDP is not supported"),
+        ("deepspeed", {"deepspeed_installed": False}, "DeepSpeed is not installed"),
+        ("deepspeed", {"cuda": False}, "runs only on CUDA GPUs"),
+        ("deepspeed", {"distributed_type": "MULTI_CPU"}, "runs only on CUDA GPUs"),  # use_cpu: true on a GPU box
+        ("deepspeed", {"distributed_type": "DEEPSPEED", "use_peft": True}, "LoRA under DeepSpeed"),
+        ("deepspeed", {"distributed_type": "DEEPSPEED", "args": PPOArguments(save_steps=10)}, "checkpoints"),
+    ]
+    for requested, changes, expected in cases:
+        reason = launch_refusal(requested, **(supported | changes))
+        assert expected in reason and "\n" not in reason, (requested, changes, reason)
+        assert "configs/accelerate/" in reason  # what to use instead
+
+
+def launch_with_config(config: str | None, args: list[str], processes: int = 1, env: dict | None = None):
+    """`accelerate launch --config_file <config>` (None: plain `python`), without raising on failure."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1", **(env or {})}
+    if config is None:
+        command = [sys.executable, "rlhf/ppo.py"]
+    else:
+        accelerate = str(Path(sys.executable).parent / "accelerate")
+        command = [accelerate, "launch", "--config_file", config, "--num_processes", str(processes)]
+        command += ["--main_process_port", str(free_port()), "rlhf/ppo.py"]
+    return subprocess.run([*command, *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(torch.cuda.is_available(), reason="with GPUs (and deepspeed) these configs are meant to run")
+def test_ppo_refuses_deepspeed_and_fsdp_configs_at_start_in_one_line(tiny_model_dir, prompt_file, tmp_path):
+    def refused(result, out):
+        assert result.returncode != 0
+        assert "ppo step" not in result.stdout and not (out / "metrics.jsonl").exists()  # no training step began
+        return [line for line in result.stderr.splitlines() if line.startswith("PPO cannot start: ")]
+
+    # DeepSpeed ZeRO-3 as `accelerate launch` runs it: on this machine the launcher itself stops first (no deepspeed)
+    out = tmp_path / "zero3-launch"
+    result = launch_with_config(
+        "configs/accelerate/deepspeed_zero3.yaml", ppo_args(tiny_model_dir, out, tmp_path / "runs", prompt_file)
+    )
+    refused(result, out)
+    assert "DeepSpeed is not installed" in result.stderr.strip().splitlines()[-1]
+    # The script itself, in the environment `accelerate launch` gives it for that config: our one line, exit 1
+    out = tmp_path / "zero3"
+    env = {"ACCELERATE_USE_DEEPSPEED": "true", "ACCELERATE_DEEPSPEED_ZERO_STAGE": "3"}
+    result = launch_with_config(None, ppo_args(tiny_model_dir, out, tmp_path / "runs", prompt_file), env=env)
+    lines = refused(result, out)
+    assert result.returncode == 1 and len(lines) == 1 and lines[0] == result.stderr.strip().splitlines()[-1]
+    assert (
+        "asks for DeepSpeed, but DeepSpeed is not installed" in lines[0] and "configs/accelerate/cpu.yaml" in lines[0]
+    )
+    # FSDP (2 processes): accelerate would silently run it as DDP on CPU; each rank refuses in one line
+    out = tmp_path / "fsdp"
+    result = launch_with_config(
+        "configs/accelerate/fsdp.yaml", ppo_args(tiny_model_dir, out, tmp_path / "runs", prompt_file), processes=2
+    )
+    lines = refused(result, out)
+    assert len(lines) == 2 and len(set(lines)) == 1 and "FSDP is not supported" in lines[0]
+
+
+@pytest.mark.gpu
+@pytest.mark.slow
+def test_ppo_under_deepspeed_zero3_on_one_gpu(tiny_model_dir, prompt_file, tmp_path):
+    """The first check to run on a GPU machine with the gpu extra: ZeRO-3 (1 process) generation with gathered
+    parameters, the joint policy/critic engine, the reference engine, and the 16-bit save."""
+    pytest.importorskip("deepspeed")
+    out = tmp_path / "ppo"
+    overrides = {"max_steps": 2, "use_cpu": "false", "bf16": "true", "save_steps": 0, "num_eval_prompts": 4}
+    result = launch_with_config(
+        "configs/accelerate/deepspeed_zero3.yaml",
+        ppo_args(tiny_model_dir, out, tmp_path / "runs", prompt_file, **overrides),
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    steps, evals = read_metrics(out)
+    assert [r["step"] for r in steps] == [1, 2] and len(evals) == 2
+    assert torch.isfinite(torch.tensor([r["loss/policy"] for r in steps])).all()
+    reloaded = AutoModelForCausalLM.from_pretrained(out)
+    assert not torch.equal(reloaded.lm_head.weight, AutoModelForCausalLM.from_pretrained(tiny_model_dir).lm_head.weight)
+
+
+def random_reward_model(model_dir, out, seed: int):
+    """A reward model with the tiny backbone and a random score head (seeded): scores that differ per model."""
+    torch.manual_seed(seed)
+    AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=1).save_pretrained(out)
+    AutoTokenizer.from_pretrained(model_dir).save_pretrained(out)
+    return out
+
+
+def test_reward_model_ensemble_and_overlong_term(tiny_model_dir, tmp_path):
+    from shared.reward_model import RewardScorer
+
+    paths = [str(random_reward_model(tiny_model_dir, tmp_path / f"rm{i}", seed=i)) for i in range(2)]
+    prompts, answers = ["Buğday ne zaman ekilir?"] * 3, ["Ekimde.", "Sonbaharda ekilir.", "ve ve ve ve"]
+    single = [RewardScorer(path).score(prompts, answers) for path in paths]
+    assert single[0] != single[1]
+    ensemble = EnsembleScorer(paths, std_coef=0.5).score(prompts, answers)
+    # mean − 0.5·|a − b|/2 per answer (population std of two values is half their distance)
+    expected = [(a + b) / 2 - 0.5 * abs(a - b) / 2 for a, b in zip(*single)]
+    assert ensemble == pytest.approx(expected, abs=1e-5)
+    assert EnsembleScorer(paths[:1], std_coef=0.5).score(prompts, answers) == single[0]  # one model: its own score
+    assert reward_model_paths("a") == ["a"] and reward_model_paths(["a", "b"]) == ["a", "b"]
+    assert reward_model_paths("none") == reward_model_paths(["null"]) == reward_model_paths(None) == []
+    # the overlong term (max 16 tokens, buffer 8) beside the ensemble: lengths 4, 12, 16 → 0, −0.5, −1
+    reward = CombinedReward(
+        {"reward_model": 1.0, "overlong": 2.0},
+        paths,
+        ensemble_std_coef=0.5,
+        max_completion_length=16,
+        overlong_buffer=8,
+    )
+    ids = [[1] * 4, [1] * 12, [1] * 16]
+    assert reward.terms(prompts, answers, ids)["overlong"] == [0.0, -0.5, -1.0]
+    assert reward(prompts, answers, ids) == pytest.approx([e + 2 * o for e, o in zip(expected, [0, -0.5, -1])])
+    with pytest.raises(ValueError, match="overlong_buffer"):
+        CombinedReward({"overlong": 1.0}, max_completion_length=16, overlong_buffer=0)
+
+
+@pytest.mark.slow
+def test_ppo_reward_hacking_guards_take_effect(tiny_model_dir, prompt_file, tmp_path, run_stage):
+    """Every guard on in one short run, with a gold reward model: clipped scores stay within ±0.5 (and reach it),
+    the clamped KL stays within 0.01 nats per token, the overlong term costs the answers that hit the length limit,
+    and the held-out answers are scored by the proxy ensemble and the gold model."""
+    proxies = [random_reward_model(tiny_model_dir, tmp_path / f"proxy{i}", seed=i) for i in range(2)]
+    gold = random_reward_model(tiny_model_dir, tmp_path / "gold", seed=7)
+    out, runs = tmp_path / "ppo", tmp_path / "runs"
+    guards = {
+        "reward_model": proxies,
+        "ensemble_std_coef": 0.5,
+        "reward_terms": ["reward_model=1.0", "overlong=1.0"],
+        "overlong_buffer": 8,
+        "reward_normalization": "true",
+        "reward_clip": 0.5,
+        "kl_log_ratio_clip": 0.01,
+        "policy_log_ratio_clip": 1.0,
+        "token_level_loss": "true",
+        "gold_reward_model": gold,
+    }
+    run_stage(
+        "rlhf/ppo.py",
+        *ppo_args(
+            tiny_model_dir,
+            out,
+            runs,
+            prompt_file,
+            max_steps=3,
+            rollout_batch_size=16,
+            forward_batch_size=16,
+            per_device_train_batch_size=8,
+            ppo_epochs=2,
+            num_eval_prompts=4,
+            **guards,
+        ),
+    )
+    steps, evals = read_metrics(out)
+    assert [r["step"] for r in steps] == [1, 2, 3]
+    for row in steps:
+        assert -0.5 <= row["objective/shaped_score_min"] <= row["objective/shaped_score_max"] <= 0.5, row
+        # k1 per token clamped to ±0.01: the summed KL is at most 0.01 × the answer's length
+        assert abs(row["objective/kl"]) <= 0.01 * row["response_length"] + 1e-6, row
+    assert any(r["objective/shaped_score_max"] == 0.5 or r["objective/shaped_score_min"] == -0.5 for r in steps)
+    # held out: mean score = proxy (ensemble) + overlong term; the random policy's answers run to the limit
+    assert [r["step"] for r in evals] == [0, 3]
+    for row in evals:
+        overlong = row["eval/mean_score"] - row["eval/proxy_score"]
+        assert -1.0 - 1e-6 <= overlong <= -0.5, row
+        assert row["eval/gold_score"] != row["eval/proxy_score"]
+    results = json.loads((out / "results.json").read_text())
+    assert results["eval_gold_score_start"] == evals[0]["eval/gold_score"]
+    assert results["eval_gold_score_end"] == evals[-1]["eval/gold_score"]
+    assert {"eval_proxy_score_start", "eval_proxy_score_end"} <= set(results)
+    tags = set(EventAccumulator(str(runs / "ppo" / "test")).Reload().Tags()["scalars"])
+    assert {"eval/gold_score", "eval/proxy_score", "objective/shaped_score_max"} <= tags

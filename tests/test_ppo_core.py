@@ -9,6 +9,7 @@ from transformers import AutoModelForCausalLM, AutoModelForSequenceClassificatio
 from rlhf.ppo_core import (
     AdaptiveKLController,
     FixedKLController,
+    RunningMoments,
     clipped_policy_loss,
     clipped_value_loss,
     entropy_from_logits,
@@ -18,19 +19,16 @@ from rlhf.ppo_core import (
     last_token_index,
     logprobs_from_logits,
     masked_mean,
+    masked_token_loss,
+    normalize_scores,
     per_token_rewards,
     response_mask,
+    update_moments,
     whiten,
 )
-from rlhf.ppo_trainer import (
-    PPOArguments,
-    TokenValueModel,
-    encode_prompt,
-    generate,
-    generation_config,
-    response_logits,
-    sequence_inputs,
-)
+from rlhf.ppo_trainer import PPOArguments, TokenValueModel, generate, generation_config, response_logits
+from shared.batching import prompt_response_batch
+from shared.generation import encode_prompt
 
 
 def approx(values, abs=1e-5):
@@ -115,6 +113,58 @@ def test_clipped_value_loss_by_hand():
     assert clipfrac.item() == approx(0.5)
 
 
+def test_running_score_moments_and_normalisation_by_hand():
+    # first batch [1, 2, 3]: mean 2, population variance 2/3
+    assert update_moments(0.0, 1.0, 0, torch.tensor([1.0, 2.0, 3.0])) == approx((2.0, 2 / 3, 3))
+    # then [5]: the moments of [1, 2, 3, 5] — mean 2.75, Σ(x − 2.75)² = 3.0625 + 0.5625 + 0.0625 + 5.0625 = 8.75
+    moments = RunningMoments()
+    moments.update(torch.tensor([1.0, 2.0, 3.0]))
+    moments.update(torch.tensor([5.0]))
+    assert (moments.mean, moments.var, moments.count) == approx((2.75, 8.75 / 4, 4))
+    assert update_moments(2.75, 2.1875, 4, torch.tensor([])) == (2.75, 2.1875, 4)  # an empty batch changes nothing
+    # std √2.1875 = 1.479020: 2.75 → 0, 5 → 2.25 / 1.479020 = 1.521278, 1 → −1.183216
+    assert normalize_scores(torch.tensor([2.75, 5.0, 1.0]), 2.75, 2.1875).tolist() == approx([0.0, 1.521278, -1.183216])
+    restored = RunningMoments()
+    restored.load_state_dict(moments.state_dict())
+    assert restored.state_dict() == {"mean": 2.75, "var": 2.1875, "count": 4}
+
+
+def test_kl_log_ratio_clamp_by_hand():
+    logprobs, ref = t([3.0, -3.0, 0.5]), torch.zeros(1, 3)
+    assert kl_estimate(logprobs, ref, "k1", log_ratio_clip=1.0).tolist()[0] == approx([1.0, -1.0, 0.5])
+    # k3 = e^(−l) − 1 + l on the clamped l: l=1 → 0.367879; l=−1 → 0.718282; l=0.5 → 0.106531 (unclamped l=3: 2.0498)
+    assert kl_estimate(logprobs, ref, "k3", log_ratio_clip=1.0).tolist()[0] == approx([0.367879, 0.718282, 0.106531])
+    assert kl_estimate(logprobs, ref, "k3").tolist()[0][0] == approx(2.049787)
+
+
+def test_policy_log_ratio_clamp_by_hand():
+    # log-ratios 2 and 0.1 with clamp 0.5: ρ = e^0.5 = 1.648721 and e^0.1 = 1.105171; A = −1, ε = 10 (no PPO clip)
+    logprobs, old, advantages, mask = t([2.0, 0.1]), torch.zeros(1, 2), t([-1.0, -1.0]), torch.ones(1, 2)
+    loss, _, approx_kl = clipped_policy_loss(logprobs, old, advantages, mask, clip_range=10.0, log_ratio_clip=0.5)
+    assert loss.item() == approx((1.648721 + 1.105171) / 2)
+    assert approx_kl.item() == approx(0.5 * (4.0 + 0.01) / 2)  # diagnostics use the unclamped log-ratio
+    # no gradient through the clamped token: d/dl of ρ/2 = 0 for l=2, e^0.1 / 2 = 0.552585 for l=0.1
+    logprobs.requires_grad_(True)
+    clipped_policy_loss(logprobs, old, advantages, mask, 10.0, log_ratio_clip=0.5)[0].backward()
+    assert logprobs.grad.tolist()[0] == approx([0.0, 0.552585])
+
+
+def test_token_level_loss_weighs_every_token_alike_by_hand():
+    # micro-batch 1: one response token with loss 3; micro-batch 2: three tokens with loss 1 (masked garbage: 100)
+    losses_1, mask_1 = t([3.0, 100.0, 100.0]), t([1, 0, 0])
+    losses_2, mask_2 = t([1.0, 1.0, 1.0]), t([1, 1, 1])
+    # mean of per-micro-batch means: (3 + 1) / 2 = 2; the short answer's token weighs 3× the others
+    assert (masked_token_loss(losses_1, mask_1) + masked_token_loss(losses_2, mask_2)).item() / 2 == approx(2.0)
+    # token-level: (3 + 1 + 1 + 1) / 4 = 1.5, split over the micro-batches as 3/4 + 3/4 with the rollout's count 4
+    total = masked_token_loss(losses_1, mask_1, token_count=4) + masked_token_loss(losses_2, mask_2, token_count=4)
+    assert total.item() == approx(1.5)
+    # the policy and value losses use it: value loss ½·(V − R)² summed / 4
+    values, returns = t([1.0, 2.0, 0.0]), t([0.0, 0.0, 0.0])
+    assert clipped_value_loss(values, values, returns, t([1, 1, 0]), 0.2, token_count=4)[0].item() == approx(
+        0.5 * (1.0 + 4.0) / 4
+    )
+
+
 def test_explained_variance_by_hand():
     returns, mask = t([1.0, 2.0, 3.0, 50.0]), t([1, 1, 1, 0])
     assert explained_variance(t([1.0, 2.0, 3.0, 0.0]), returns, mask).item() == approx(1.0)
@@ -162,7 +212,7 @@ def test_batched_left_padded_rollout_matches_one_prompt_at_a_time(tiny_model_dir
     torch.manual_seed(0)
     query, query_mask, response, resp_mask = generate(policy, tokenizer, queries, config, 2, "cpu")
     assert query_mask[0, 0] == 0 and query_mask[1].all()  # left padding
-    inputs = sequence_inputs(query, query_mask, response, resp_mask)
+    inputs = prompt_response_batch(query, query_mask, response, resp_mask)
     with torch.no_grad():
         batched = logprobs_from_logits(response_logits(policy, inputs, query.shape[1], 0.7), response)
         batched_values = critic(**inputs)[:, query.shape[1] - 1 : -1]
