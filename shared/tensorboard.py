@@ -58,20 +58,25 @@ class RankReportCallback(TrainerCallback):
         self.steps += 1
 
     def on_train_end(self, args, state, control, model=None, **kwargs):
-        world_size = int(os.environ.get("WORLD_SIZE", "1"))
+        # The process group itself, not the launcher's environment, says who trained together.
+        distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
+        world_size = torch.distributed.get_world_size() if distributed else 1
         if world_size < 2:
             return
-        rank = int(os.environ.get("RANK", "0"))
+        rank = torch.distributed.get_rank()
         checksum = float(sum(p.detach().float().sum() for p in model.parameters() if p.requires_grad))
         path = Path(self.output_dir) / "ranks" / f"rank{rank}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
-        backend = torch.distributed.get_backend() if torch.distributed.is_initialized() else None
         path.write_text(
             json.dumps(
                 {
                     "rank": rank,
                     "world_size": world_size,
-                    "backend": backend,
+                    "backend": torch.distributed.get_backend(),
+                    # torchrun's node rank (accelerate's --machine_rank) and the rank within the node
+                    "machine_rank": int(os.environ.get("GROUP_RANK", "0")),
+                    "local_rank": int(os.environ.get("LOCAL_RANK", "0")),
+                    "env_world_size": int(os.environ.get("WORLD_SIZE", "1")),
                     "optimizer_steps": self.steps,
                     "global_step": state.global_step,
                     "trainable_checksum": checksum,
