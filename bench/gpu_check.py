@@ -62,16 +62,6 @@ LLAMA3_8B = dict(
     max_position_embeddings=8192,
     rope_theta=500_000.0,
 )
-TINY = dict(
-    vocab_size=2048,
-    hidden_size=64,
-    intermediate_size=176,
-    num_hidden_layers=2,
-    num_attention_heads=4,
-    num_key_value_heads=2,
-    max_position_embeddings=1024,
-    rope_theta=500_000.0,
-)
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 # Llama 3's special tokens at their offsets from the first special id (128,000 in Llama 3 itself).
 SPECIAL_OFFSETS = {
@@ -101,6 +91,13 @@ class Sizes:
 
 GPU_SIZES = Sizes(seq=2048, batch=2, steps=6, warmup=2, ppo_rollout=8, ppo_new_tokens=128, ppo_steps=2)
 TINY_SIZES = Sizes(seq=256, batch=2, steps=2, warmup=1, ppo_rollout=4, ppo_new_tokens=8, ppo_steps=1)
+
+
+def tiny_shape() -> dict:
+    """The embedded tiny Llama's shape (`shared.tiny_model`, imported only here: the GPU path needs no `shared`)."""
+    from shared.tiny_model import SIZES
+
+    return {**SIZES["tiny"], "max_position_embeddings": 1024, "rope_theta": LLAMA3_8B["rope_theta"]}
 
 
 def require_training_stack() -> None:
@@ -590,7 +587,7 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.perf_counter()
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    shape = TINY if args.tiny else LLAMA3_8B
+    shape = tiny_shape() if args.tiny else LLAMA3_8B
     sizes = TINY_SIZES if args.tiny else GPU_SIZES
     sizes = Sizes(**{**vars(sizes), **{k: v for k, v in (("seq", args.seq), ("steps", args.steps)) if v}})
     if device == "cpu" and not args.tiny:
