@@ -63,6 +63,9 @@ def write_rank_report(output_dir: str | Path, model, **counts) -> Path | None:
         "world_size": torch.distributed.get_world_size() if distributed else env_world_size,
         "env_world_size": env_world_size,
         "backend": torch.distributed.get_backend() if distributed else None,
+        # torchrun's node rank (accelerate's --machine_rank) and the rank within the node
+        "machine_rank": int(os.environ.get("GROUP_RANK", "0")),
+        "local_rank": int(os.environ.get("LOCAL_RANK", "0")),
         **counts,
         "trainable_checksum": checksum,
     }
