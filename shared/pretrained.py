@@ -14,6 +14,7 @@ called again. pip is configured as usual (PIP_INDEX_URL, PIP_FIND_LINKS, pip.con
 from __future__ import annotations
 
 import argparse
+import copy
 import hashlib
 import json
 import os
@@ -23,6 +24,7 @@ import sys
 import tempfile
 import time
 import zipfile
+from collections import Counter
 from dataclasses import asdict, dataclass
 from email.parser import HeaderParser
 from pathlib import Path
@@ -205,13 +207,13 @@ def prepare_tokenizer(tokenizer, spec: PinnedGGUF, system_prompt: str, max_lengt
 
 def plain_model(gguf_model, source_model: str):
     """The dequantized weights in a fresh `LlamaForCausalLM`: transformers refuses to save a GGUF-loaded model."""
-    import copy
-
     from transformers import AutoModelForCausalLM
 
     config = copy.deepcopy(gguf_model.config)
     del config.quantization_config
-    config.name_or_path = source_model  # the GGUF's general.name is a training-run label
+    if hasattr(config, "_model_name_or_path"):  # the GGUF's general.name, a training-run label
+        del config._model_name_or_path
+    config.name_or_path = source_model
     model = AutoModelForCausalLM.from_config(config)
     model.load_state_dict(gguf_model.state_dict(), strict=True)
     model.tie_weights()
@@ -219,8 +221,6 @@ def plain_model(gguf_model, source_model: str):
 
 
 def gguf_tensor_types(gguf_path: Path) -> dict[str, int]:
-    from collections import Counter
-
     from gguf import GGUFReader
 
     return dict(Counter(tensor.tensor_type.name for tensor in GGUFReader(gguf_path).tensors).most_common())

