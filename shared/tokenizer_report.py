@@ -17,7 +17,7 @@ from shared.data import example_text, read_rows
 from shared.text import TURKISH_LETTERS, normalize_turkish, words
 
 
-def _texts(path: str | Path) -> list[str]:
+def read_texts(path: str | Path) -> list[str]:
     texts = []
     for row in read_rows(path):
         if row.data is None:
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--card", help="also write a summary line into this Markdown file's fertility block")
     args = parser.parse_args(argv)
     tokenizer = AutoTokenizer.from_pretrained(args.model)
-    report = {"model": args.model, "data": args.data, **tokenizer_report(tokenizer, _texts(args.data))}
+    report = {"model": args.model, "data": args.data, **tokenizer_report(tokenizer, read_texts(args.data))}
     print(json.dumps(report, ensure_ascii=False, indent=2))
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
