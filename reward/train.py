@@ -18,12 +18,12 @@ from datasets import Dataset
 from transformers import AutoTokenizer
 from trl import ModelConfig, RewardConfig, RewardTrainer
 
-from reward.evaluation import preference_metrics
 from shared.checkpoints import resolve_resume
 from shared.config import parse_config, save_resolved_config
 from shared.data import Rejects, is_critical_safety, load_sources, parse_sources, trainable_preferences
 from shared.model_card import write_model_card
 from shared.modeling import model_init_kwargs, peft_config, resolve_precision, save_trained, tensorboard_dir
+from shared.preference_metrics import preference_metrics
 from shared.reward_model import RewardScorer, reward_conversation
 from shared.tensorboard import RankReportCallback, log_scalars
 from shared.tracking import ComputeTracker

@@ -23,6 +23,7 @@ from rlhf.ppo import load_prompts, optional_value
 from rlhf.rewards import RewardArguments, parse_reward_terms, rule_reward
 from shared.config import parse_config
 from shared.data import Rejects
+from shared.eval.judge_callback import JudgeCurveArguments, judge_curve_callbacks
 from shared.generation import DEFAULT_SYSTEM_PROMPT, chat_messages
 from shared.modeling import model_init_kwargs, peft_config, resolve_precision, save_trained, tensorboard_dir
 from shared.stage import finish_stage
@@ -31,7 +32,7 @@ from shared.tracking import ComputeTracker
 
 
 @dataclass
-class GRPOScriptArguments(RewardArguments):
+class GRPOScriptArguments(RewardArguments, JudgeCurveArguments):
     prompt_data: list[str] = field(
         default_factory=lambda: ["data/prompts/annotation.jsonl"],
         metadata={"help": "rows with `prompt`, or SFT rows (`messages`: first user turn)"},
@@ -120,6 +121,15 @@ def main(script_args: GRPOScriptArguments, training_args: GRPOConfig, model_args
         peft_config=peft_config(model_args),
         callbacks=[RankReportCallback(training_args.output_dir)],
     )
+    for callback in judge_curve_callbacks(
+        script_args,
+        tokenizer,
+        proxy=script_args.reward_model,
+        output_dir=training_args.output_dir,
+        run_dir=run_dir,
+        system_prompt=script_args.system_prompt,
+    ):
+        trainer.add_callback(callback)  # proxy and gold RM scores over training: eval/proxy_score, eval/gold_score
 
     with ComputeTracker(script_args.country_iso_code) as tracker:
         train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)

@@ -18,7 +18,7 @@ from sklearn.metrics import f1_score
 from tqdm.auto import tqdm
 
 from shared.eval.models import token_logprobs
-from shared.eval.stats import Estimate, estimate
+from shared.eval.stats import Estimate, estimate, estimates
 
 LETTERS = "ABCDE"
 
@@ -124,21 +124,26 @@ def accuracy_by_subdomain(predictions: Sequence[dict[str, Any]], settings: MCQSe
     }
 
 
+def macro_f1(pairs: Sequence[Sequence[str]]) -> float:
+    """Macro-F1 over (answer, prediction) letter pairs, averaged over the letters that occur as answer or
+    prediction: a letter no item has and the model never picks says nothing about the model, so it must not
+    count as an F1 of 0."""
+    truth, guess = zip(*pairs)
+    return float(f1_score(truth, guess, average="macro", zero_division=0))
+
+
+STATISTICS = {"mcq_macro_f1": macro_f1}  # the other MCQ metrics are means over items
+
+
+def item_values(predictions: Sequence[dict[str, Any]]) -> dict[str, list]:
+    """Per item: correct under acc and acc_norm (1/0), and the (answer, prediction) pair macro-F1 is built from."""
+    return {
+        "mcq_acc": [float(p["pred"] == p["answer"]) for p in predictions],
+        "mcq_acc_norm": [float(p["pred_norm"] == p["answer"]) for p in predictions],
+        "mcq_macro_f1": [[p["answer"], p["pred"]] for p in predictions],
+    }
+
+
 def summarize(predictions: Sequence[dict[str, Any]], settings: MCQSettings) -> dict[str, Estimate]:
     """acc, acc_norm and macro-F1 over the answer letters, each with a bootstrap 95% interval."""
-    correct = [float(p["pred"] == p["answer"]) for p in predictions]
-    correct_norm = [float(p["pred_norm"] == p["answer"]) for p in predictions]
-    pairs = [(p["answer"], p["pred"]) for p in predictions]
-
-    def macro_f1(sample: Sequence[tuple[str, str]]) -> float:
-        # Averaged over the letters that occur as answer or prediction: a letter no item has and the model
-        # never picks says nothing about the model, so it must not count as an F1 of 0.
-        truth, guess = zip(*sample)
-        return float(f1_score(truth, guess, average="macro", zero_division=0))
-
-    n, seed = settings.bootstrap_samples, settings.seed
-    return {
-        "mcq_acc": estimate(correct, n=n, seed=seed),
-        "mcq_acc_norm": estimate(correct_norm, n=n, seed=seed),
-        "mcq_macro_f1": estimate(pairs, macro_f1, n=n, seed=seed),
-    }
+    return estimates(item_values(predictions), STATISTICS, n=settings.bootstrap_samples, seed=settings.seed)

@@ -1,4 +1,7 @@
-"""Held-out metrics of a reward model on preference pairs: accuracy, margin, calibration, per-group accuracy."""
+"""Held-out metrics of a reward model on preference pairs: accuracy, margin, calibration, per-group accuracy.
+
+Shared by reward-model training (`reward/train.py`, held-out metrics) and the evaluation (`shared/eval`, each
+judge's accuracy on the preference test set)."""
 
 from __future__ import annotations
 
