@@ -151,6 +151,19 @@ def test_batched_scores_equal_one_at_a_time(tiny_model_dir):
     assert values.shape == (n,) and bool((values < 0).all())
 
 
+def test_shared_context_scores_equal_separate_requests(tiny_model_dir):
+    model, tokenizer = load_model_and_tokenizer(str(tiny_model_dir), device="cpu")
+    items = mcq_items("q")
+    contexts = [mcq.build_context(item, items[:shots]) for shots, item in zip([0, 3, 1, 2, 0, 3], items)]
+    options = [mcq.continuations(item) for item in items[:6]]
+    separate = mcq.score_requests(
+        model, tokenizer, [(c, o) for c, opts in zip(contexts, options) for o in opts], mcq.MCQSettings(batch_size=7)
+    )
+    for batch_size in (5, 12):  # one item per pass, two items of different context lengths per pass
+        shared = mcq.score_options(model, tokenizer, contexts, options, mcq.MCQSettings(batch_size=batch_size))
+        assert [s for row in shared for s in row] == pytest.approx(separate, abs=1e-4)
+
+
 def test_fewshot_prompt_takes_same_subdomain_first_and_never_the_item_itself():
     items = mcq_items("q")
     shots = mcq.fewshot_examples(items[0], items, k=3)

@@ -39,7 +39,7 @@ def compare(config: EvalConfig, scorers: Scorers | None = None) -> dict[str, Any
     if not models:
         raise ConfigError("no models: set `models:` in the YAML or pass --models name=path ...")
     config.comparison_pairs()  # a typo in `comparisons` fails before an hour of evaluation, not after
-    data = EvalData.load(config)
+    data = EvalData.load(config, with_judge_test=bool(config.judge_paths() or scorers))
     results: dict[str, dict[str, Any]] = {}
     for name, path in tqdm(models.items(), desc="models"):
         logger.info("evaluating %s (%s)", name, path)

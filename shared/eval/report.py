@@ -178,7 +178,12 @@ def subdomain_table(results: Results) -> list[str]:
 
 def settings_lines(results: Results) -> list[str]:
     meta = next(iter(results.values()))["meta"]
-    lines = [f"- `{name}`: `{r['meta']['model']}`" for name, r in results.items()]
+    def timing(result: dict[str, Any]) -> str:
+        seconds = result["meta"].get("seconds") or {}
+        parts = ", ".join(f"{task} {value:.0f}" for task, value in seconds.items())
+        return f" ({sum(seconds.values()):.0f} s: {parts})" if seconds else ""
+
+    lines = [f"- `{name}`: `{r['meta']['model']}`{timing(r)}" for name, r in results.items()]
     counts = [
         f"{meta[key]} {what}"
         for key, what in (

@@ -14,6 +14,7 @@ proxy score can mean reward hacking; the gold judge, trained on disjoint pairs, 
 from __future__ import annotations
 
 import gc
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -112,6 +113,7 @@ def run_judges(
     per_model: dict[str, dict[str, list[float]]] = {name: {} for name in inputs.answers}
     reports: dict[str, dict[str, Any]] = {}
     for judge in judges:
+        start = time.perf_counter()
         runs = []
         for member in judge.members:
             scorer = load(member) if isinstance(member, str) else member
@@ -126,7 +128,11 @@ def run_judges(
             if members and len(runs) > 1:
                 for index, run in enumerate(runs):
                     per_model[name][f"{judge.metric}/{index}"] = list(run[f"answers:{name}"])
-        report: dict[str, Any] = {"members": judge.labels(), "independent": judge.independent}
+        report: dict[str, Any] = {
+            "members": judge.labels(),
+            "independent": judge.independent,
+            "seconds": round(time.perf_counter() - start, 1),  # loading and scoring, all members
+        }
         if inputs.test_pairs:
             report["test"] = _test_report(mean_of["chosen"], mean_of["rejected"], inputs.test_pairs, n, seed)
             if len(runs) > 1:

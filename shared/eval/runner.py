@@ -7,6 +7,7 @@ same metrics under the same TensorBoard tags.
 from __future__ import annotations
 
 import gc
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -83,7 +84,9 @@ class EvalData:
     judge_test_skipped: int = 0  # ties and "both bad" pairs: no preference to be right about
 
     @classmethod
-    def load(cls, config: EvalConfig, with_judge_test: bool = True) -> EvalData:
+    def load(cls, config: EvalConfig, with_judge_test: bool = False) -> EvalData:
+        """`with_judge_test`: also the preference pairs the judges' accuracy is measured on (`compare` with judges)."""
+
         def rows(path: str, schema: str, limit: int | None, task: str) -> list[dict[str, Any]]:
             return load_examples(path, schema)[:limit] if task in config.tasks else []
 
@@ -112,11 +115,20 @@ def evaluate_model(model_path: str, config: EvalConfig, data: EvalData) -> dict[
     """All configured tasks for one model → {"metrics": {name: {value, low, high}}, "per_item": {name: values},
     "mcq_subdomains", "meta", "samples"}. The reward-model judges come after (`add_judge_scores`), so a judge
     never shares memory with the model it judges."""
+    clock = time.perf_counter()
     model, tokenizer = load_model_and_tokenizer(model_path, device=config.device, dtype=config.dtype)
     n, seed = config.bootstrap_samples, config.seed
     per_item: dict[str, list] = {}
     subdomains, samples = {}, []
-    meta: dict[str, Any] = {"model": model_path, "seed": seed, "bootstrap_samples": n}
+    seconds: dict[str, float] = {}  # wall time per task, for sizing runs (results.json meta.seconds)
+
+    def lap(task: str) -> None:
+        nonlocal clock
+        seconds[task] = round(time.perf_counter() - clock, 1)
+        clock = time.perf_counter()
+
+    lap("load")
+    meta: dict[str, Any] = {"model": model_path, "seed": seed, "bootstrap_samples": n, "seconds": seconds}
     if data.mcq:
         settings = mcq.MCQSettings(
             num_fewshot=config.num_fewshot,
@@ -129,6 +141,7 @@ def evaluate_model(model_path: str, config: EvalConfig, data: EvalData) -> dict[
         per_item |= mcq.item_values(predictions)
         subdomains = mcq.accuracy_by_subdomain(predictions, settings)
         meta |= {"mcq_items": len(data.mcq), "num_fewshot": config.num_fewshot}
+        lap("mcq")
     if data.open_qa:
         decoding = config.decoding()
         questions = [item["question"] for item in data.open_qa]
@@ -146,6 +159,7 @@ def evaluate_model(model_path: str, config: EvalConfig, data: EvalData) -> dict[
             {"id": item.get("id"), "question": q, "answer": a, "reference": item["reference"]}
             for q, a, item in zip(questions, answers, data.open_qa)
         ]
+        lap("open_qa")
     if data.perplexity:
         values, scored = perplexity.item_values(
             model,
@@ -157,6 +171,7 @@ def evaluate_model(model_path: str, config: EvalConfig, data: EvalData) -> dict[
         )
         per_item |= values
         meta |= {"perplexity_items": len(data.perplexity), "perplexity_tokens": scored}
+        lap("perplexity")
     del model
     gc.collect()
     if torch.cuda.is_available():

@@ -15,7 +15,7 @@ from shared.eval.runner import EvalData, add_judge_scores, evaluate_model, flat_
 
 def evaluate_stage(model_dir: str, eval_config: str, run_dir: str, step: int = 0) -> dict[str, float]:
     config = load_eval_config(["--config", eval_config])
-    data = EvalData.load(config, with_judge_test=False)  # the judges' own accuracy belongs to `compare`
+    data = EvalData.load(config)  # the judges' own accuracy on preference pairs is `compare`'s
     result = evaluate_model(str(model_dir), config, data)
     add_judge_scores({"stage": result}, config, data)
     log_to_tensorboard(result, run_dir, step)
