@@ -201,3 +201,17 @@ def test_shipped_eval_configs_load_and_the_real_model_config_uses_every_open_que
     real = load_eval_config(["--config", str(REPO_ROOT / "configs/eval/smollm2.yaml")])
     assert real.max_open_qa is None and (real.max_mcq is None or real.max_mcq >= 200)
     assert real.max_new_tokens >= 192
+
+
+def test_missing_model_or_judge_paths_fail_before_any_evaluation(tmp_path):
+    from shared.eval.compare import check_paths, compare
+
+    config = EvalConfig(
+        models=[f"base={tmp_path}", "hub=meta-llama/Meta-Llama-3-8B", f"sft={tmp_path}/sft"],
+        reward_models={"proxy": str(tmp_path), "gold": [str(tmp_path), "artifacts/reward/nowhere"]},
+    )
+    with pytest.raises(
+        ConfigError, match=r"not found: models: sft=.*/sft; reward_models.gold: artifacts/reward/nowhere$"
+    ):
+        compare(config)
+    check_paths(EvalConfig(models=[f"base={tmp_path}"], reward_models={"gold": "missing"}), scorers={"gold": object()})

@@ -38,7 +38,8 @@ def compare(config: EvalConfig, scorers: Scorers | None = None) -> dict[str, Any
     models = config.model_paths()
     if not models:
         raise ConfigError("no models: set `models:` in the YAML or pass --models name=path ...")
-    config.comparison_pairs()  # a typo in `comparisons` fails before an hour of evaluation, not after
+    config.comparison_pairs()  # a typo fails before an hour of evaluation, not after
+    check_paths(config, scorers)
     data = EvalData.load(config, with_judge_test=bool(config.judge_paths() or scorers))
     results: dict[str, dict[str, Any]] = {}
     for name, path in tqdm(models.items(), desc="models"):
@@ -46,6 +47,22 @@ def compare(config: EvalConfig, scorers: Scorers | None = None) -> dict[str, Any
         results[name] = evaluate_model(path, config, data)
     judges = add_judge_scores(results, config, data, scorers)
     return write_outputs(results, config, judges)
+
+
+def _missing(path: str) -> bool:
+    """A local path that does not exist; "org/name" without a local match is left to the Hub loader."""
+    hub_id = path.count("/") == 1 and not path.startswith((".", "/", "~", "artifacts/"))
+    return not Path(path).expanduser().exists() and not hub_id
+
+
+def check_paths(config: EvalConfig, scorers: Scorers | None = None) -> None:
+    """Every model and judge path exists, before anything is evaluated."""
+    missing = [f"models: {name}={path}" for name, path in config.model_paths().items() if _missing(path)]
+    for judge, members in config.judge_paths().items():
+        if judge not in (scorers or {}):
+            missing += [f"reward_models.{judge}: {path}" for path in members if _missing(path)]
+    if missing:
+        raise ConfigError("not found: " + "; ".join(missing))
 
 
 def log_deltas(deltas: list[dict[str, Any]], runs_dir: str) -> None:
