@@ -1,7 +1,4 @@
-"""Held-out metrics of a reward model on preference pairs: accuracy, margin, calibration, per-group accuracy.
-
-Shared by reward-model training (`reward/train.py`, held-out metrics) and the evaluation (`shared/eval`, each
-judge's accuracy on the preference test set)."""
+"""Held-out metrics of a reward model on preference pairs: accuracy, margin, calibration, per-group accuracy."""
 
 from __future__ import annotations
 
