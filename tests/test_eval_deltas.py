@@ -152,7 +152,10 @@ def test_constant_answer_models_get_the_expected_verdicts_in_results_and_report(
         ),
     }
     config = EvalConfig(
-        models=["base=b", "sft=s", "dpo=d"], output_dir=str(tmp_path / "out"), runs_dir=str(tmp_path / "runs")
+        models=["base=b", "sft=s", "dpo=d"],
+        output_dir=str(tmp_path / "out"),
+        runs_dir=str(tmp_path / "runs"),
+        bootstrap_samples=300,
     )
     write_outputs(results, config)
     document = json.loads((tmp_path / "out" / "results.json").read_text(encoding="utf-8"))
