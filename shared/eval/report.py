@@ -178,6 +178,7 @@ def subdomain_table(results: Results) -> list[str]:
 
 def settings_lines(results: Results) -> list[str]:
     meta = next(iter(results.values()))["meta"]
+
     def timing(result: dict[str, Any]) -> str:
         seconds = result["meta"].get("seconds") or {}
         parts = ", ".join(f"{task} {value:.0f}" for task, value in seconds.items())
