@@ -207,7 +207,7 @@ def loop_checks(results: dict) -> list[dict]:
     wanted = [
         ("sft", "base", "mcq_acc"),
         ("sft", "base", "val_perplexity"),
-        *[(model, "sft", "rm_score") for model in ALIGNED],
+        *[(model, "sft", "proxy_score") for model in ALIGNED],
     ]
     checks = []
     for model, baseline, metric in wanted:
@@ -237,7 +237,7 @@ def main(argv: list[str] | None = None) -> None:
     summary = run_stages(stages(args.scale, args.root), REPO_ROOT / args.root / "artifacts" / "demo_logs")
     totals = {k: sum(s.get(k, 0.0) for s in summary) for k in ("device_hours", "energy_kwh", "co2_kg")}
     results = json.loads((REPO_ROOT / args.root / "artifacts" / "eval" / "tiny" / "results.json").read_text())
-    checks = loop_checks(results)
+    checks = loop_checks(results["models"])
     report = {
         "scale": args.scale,
         "seconds": round(time.perf_counter() - start, 1),

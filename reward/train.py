@@ -16,11 +16,11 @@ from datasets import Dataset
 from transformers import AutoTokenizer
 from trl import ModelConfig, RewardConfig, RewardTrainer
 
-from reward.evaluation import check_reload, preference_metrics
 from shared.checkpoints import resolve_resume
 from shared.config import parse_config
 from shared.data import Rejects, is_critical_safety, preference_rows
 from shared.modeling import model_init_kwargs, peft_config, resolve_precision, save_trained, tensorboard_dir
+from shared.preference_metrics import check_reload, preference_metrics
 from shared.reward_model import RewardScorer, reward_conversation
 from shared.stage import StageArguments, finish_stage
 from shared.tensorboard import RankReportCallback

@@ -24,6 +24,7 @@ from rlhf.rewards import EnsembleScorer, RewardArguments, overlong_penalty, pars
 from shared.checkpoints import resolve_resume
 from shared.config import optional_value, parse_config
 from shared.data import load_prompts
+from shared.eval.judge_callback import JudgeCurveArguments, judge_curve_callbacks
 from shared.generation import chat_messages
 from shared.modeling import model_init_kwargs, peft_config, resolve_precision, save_trained, tensorboard_dir
 from shared.stage import PromptStageArguments, finish_stage
@@ -32,8 +33,9 @@ from shared.tracking import ComputeTracker
 
 
 @dataclass
-class GRPOScriptArguments(RewardArguments, PromptStageArguments):
-    """Prompts and stage settings (`PromptStageArguments`) plus the reward terms (`RewardArguments`)."""
+class GRPOScriptArguments(RewardArguments, PromptStageArguments, JudgeCurveArguments):
+    """Prompts and stage settings (`PromptStageArguments`), the reward terms (`RewardArguments`) and the
+    proxy/gold judge curve (`JudgeCurveArguments`)."""
 
 
 def message_text(value) -> str:
@@ -126,6 +128,15 @@ def main(script_args: GRPOScriptArguments, training_args: GRPOConfig, model_args
         peft_config=peft_config(model_args),
         callbacks=[RankReportCallback(training_args.output_dir)],
     )
+    for callback in judge_curve_callbacks(
+        script_args,
+        tokenizer,
+        proxy=script_args.reward_model,
+        output_dir=training_args.output_dir,
+        run_dir=run_dir,
+        system_prompt=script_args.system_prompt,
+    ):
+        trainer.add_callback(callback)  # proxy and gold RM scores over training: eval/proxy_score, eval/gold_score
 
     with ComputeTracker(script_args.country_iso_code) as tracker:
         train_result = trainer.train(

@@ -35,17 +35,17 @@ def test_loop_checks_compare_sft_with_base_and_aligned_models_with_sft():
         return {"metrics": {name: {"value": v, "low": v, "high": v} for name, v in values.items()}}
 
     results = {
-        "base": metrics(mcq_acc=0.2, val_perplexity=900.0, rm_score=-1.0),
-        "sft": metrics(mcq_acc=0.5, val_perplexity=400.0, rm_score=0.1),
-        "dpo": metrics(rm_score=0.3),
-        "ppo": metrics(rm_score=0.05),
+        "base": metrics(mcq_acc=0.2, val_perplexity=900.0, proxy_score=-1.0),
+        "sft": metrics(mcq_acc=0.5, val_perplexity=400.0, proxy_score=0.1),
+        "dpo": metrics(proxy_score=0.3),
+        "ppo": metrics(proxy_score=0.05),
     }  # no grpo: no check for it
     verdicts = {(c["model"], c["metric"]): c["ahead"] for c in loop_checks(results)}
     assert verdicts == {
         ("sft", "mcq_acc"): True,
         ("sft", "val_perplexity"): True,
-        ("dpo", "rm_score"): True,
-        ("ppo", "rm_score"): False,
+        ("dpo", "proxy_score"): True,
+        ("ppo", "proxy_score"): False,
     }
 
 
@@ -77,11 +77,11 @@ def test_fast_demo_runs_the_whole_loop(tmp_path):
     assert checks == {
         ("sft", "mcq_acc"),
         ("sft", "val_perplexity"),
-        ("dpo", "rm_score"),
-        ("ppo", "rm_score"),
-        ("grpo", "rm_score"),
+        ("dpo", "proxy_score"),
+        ("ppo", "proxy_score"),
+        ("grpo", "proxy_score"),
     }
-    assert "on rm_score" in result.stdout
+    assert "on proxy_score" in result.stdout
     report = (tmp_path / "artifacts" / "eval" / "tiny" / "report.md").read_text(encoding="utf-8")
     for name in ("base", "sft", "dpo", "ppo", "grpo"):
         assert f"| {name} |" in report
@@ -131,7 +131,7 @@ def test_fast_demo_runs_the_whole_loop(tmp_path):
         train_data = next(section["train_data"] for section in resolved.values() if "train_data" in section)
         assert train_data == ["data/preferences/train.jsonl", f"{export}=2.0"]
     round_results = json.loads((out / "eval" / "results.json").read_text(encoding="utf-8"))
-    assert set(round_results) == {"sft", "dpo"} and "rm_score" in round_results["dpo"]["metrics"]
+    assert set(round_results["models"]) == {"sft", "dpo"} and "proxy_score" in round_results["models"]["dpo"]["metrics"]
     assert candidate_count(service) == candidates_before + 2  # the round's DPO model answered 2 prompts
     assert f"Round r1: {len(votes)} new preference pairs" in result.stdout
 

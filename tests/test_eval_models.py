@@ -10,7 +10,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from shared.config import ConfigError
-from shared.data import write_jsonl
+from shared.data import load_examples, write_jsonl
 from shared.eval import mcq, reward_judged
 from shared.eval.compare import compare
 from shared.eval.config import EvalConfig, load_eval_config
@@ -151,6 +151,19 @@ def test_batched_scores_equal_one_at_a_time(tiny_model_dir):
     assert values.shape == (n,) and bool((values < 0).all())
 
 
+def test_shared_context_scores_equal_separate_requests(tiny_model_dir):
+    model, tokenizer = load_model_and_tokenizer(str(tiny_model_dir), device="cpu")
+    items = mcq_items("q")
+    contexts = [mcq.build_context(item, items[:shots]) for shots, item in zip([0, 3, 1, 2, 0, 3], items)]
+    options = [mcq.continuations(item) for item in items[:6]]
+    separate = mcq.score_requests(
+        model, tokenizer, [(c, o) for c, opts in zip(contexts, options) for o in opts], mcq.MCQSettings(batch_size=7)
+    )
+    for batch_size in (5, 12):  # one item per pass, two items of different context lengths per pass
+        shared = mcq.score_options(model, tokenizer, contexts, options, mcq.MCQSettings(batch_size=batch_size))
+        assert [s for row in shared for s in row] == pytest.approx(separate, abs=1e-4)
+
+
 def test_fewshot_prompt_takes_same_subdomain_first_and_never_the_item_itself():
     items = mcq_items("q")
     shots = mcq.fewshot_examples(items[0], items, k=3)
@@ -191,14 +204,37 @@ class LengthScorer:
         return [float(len(r)) for r in responses]
 
 
-def test_rm_judged_score_and_win_rate_counting_ties_as_half(tiny_model_dir):
-    judged = reward_judged.judge(
-        LengthScorer(), ["q"] * 3, ["uzun bir yanıt", "ab", "abc"], ["kısa", "abcd", "xyz"], n=100
+class ShortScorer:
+    """A stand-in reward model that prefers short answers."""
+
+    def score(self, prompts, responses, batch_size=8):
+        return [-float(len(r)) for r in responses]
+
+
+def test_judges_score_answers_win_rate_counts_ties_as_half_and_ensembles_average(tiny_model_dir):
+    inputs = reward_judged.JudgeInputs(
+        questions=["q"] * 3,
+        answers={"m": ["uzun bir yanıt", "ab", "abc"]},
+        references=["kısa", "abcd", "xyz"],
+        test_pairs=[
+            {"prompt": "p", "chosen": "uzun yanıt", "rejected": "kısa", "defect": "vague"},
+            {"prompt": "p", "chosen": "ab", "rejected": "abcdef", "defect": "too_short"},
+        ],
     )
-    assert judged["rm_win_rate"].value == pytest.approx((1 + 0 + 0.5) / 3)
-    assert judged["rm_score"].value == pytest.approx((14 + 2 + 3) / 3)
-    assert judged["rm_score"].low <= judged["rm_score"].value <= judged["rm_score"].high
-    assert set(reward_judged.judge(LengthScorer(), ["q"], ["a"], n=10)) == {"rm_score"}
+    judges = [
+        reward_judged.Judge("proxy", (LengthScorer(),), independent=False),
+        reward_judged.Judge("gold", (LengthScorer(), ShortScorer(), LengthScorer()), independent=True),
+    ]
+    per_model, reports = reward_judged.run_judges(judges, inputs, load=None, members=True, n=100)
+    values = per_model["m"]
+    assert values["proxy_score"] == [14.0, 2.0, 3.0]
+    assert values["rm_win_rate"] == [1.0, 0.0, 0.5]  # 14 > 4, 2 < 4, 3 == 3
+    assert values["gold_score"] == pytest.approx([14 / 3, 2 / 3, 1.0])  # (x - x + x) / 3 per item
+    assert values["gold_score/1"] == [-14.0, -2.0, -3.0] and "proxy_score/0" not in values
+    assert reports["proxy"]["test"]["accuracy"] == 0.5 and reports["proxy"]["test"]["accuracy/defect/vague"] == 1.0
+    assert [t["accuracy"] for t in reports["gold"]["member_tests"]] == [0.5, 0.5, 0.5]
+    assert reports["gold"]["independent"] and not reports["proxy"]["independent"]
+    assert reports["gold"]["members"] == ["LengthScorer", "ShortScorer", "LengthScorer"]
     from shared.reward_model import RewardScorer  # the real scorer: a causal-LM directory gets a new score head
 
     scores = RewardScorer(tiny_model_dir, device="cpu").score(["Buğday?"] * 2, ["Sonbaharda.", "Bilmem."], batch_size=2)
@@ -237,22 +273,46 @@ def test_compare_writes_identical_tensorboard_tags_report_plots_and_results(
     tiny_model_dir, tuned_model_dir, eval_files, tmp_path
 ):
     config = load_eval_config(eval_args(eval_files, tmp_path, f"base={tiny_model_dir}", f"tuned={tuned_model_dir}"))
-    outcome = compare(config, scorer=LengthScorer())
+    outcome = compare(config, scorers={"proxy": LengthScorer(), "gold": [ShortScorer(), LengthScorer()]})
     base_tags, tuned_tags = (scalar_tags(tmp_path / "runs" / "eval" / name) for name in ("base", "tuned"))
     expected = {f"eval/{m}" for m in METRICS} | {f"eval/mcq_acc/{s}" for s in SUBDOMAINS}
     assert base_tags == tuned_tags == expected
-    results = json.loads((tmp_path / "out" / "results.json").read_text(encoding="utf-8"))
+    document = json.loads((tmp_path / "out" / "results.json").read_text(encoding="utf-8"))
+    results = document["models"]
     assert list(results) == ["base", "tuned"]
     assert results["tuned"]["meta"]["decoding"]["max_new_tokens"] == 12
     assert results["tuned"]["metrics"]["mcq_acc"]["value"] > results["base"]["metrics"]["mcq_acc"]["value"]
     for entry in results["base"]["metrics"].values():
         assert entry["low"] <= entry["value"] + 1e-9 and entry["value"] <= entry["high"] + 1e-9
+    assert len(results["base"]["per_item"]["mcq_acc"]) == len(QUESTIONS)
+    assert len(results["base"]["per_item"]["gold_score"]) == len(OPEN_QA)
+    # the default comparison from `baselines: [base, sft]`: tuned against base, every metric, on the same items
+    deltas = {row["metric"]: row for row in document["deltas"]}
+    assert {(r["model"], r["baseline"]) for r in document["deltas"]} == {("tuned", "base")}
+    assert set(deltas) == set(METRICS)
+    acc = deltas["mcq_acc"]
+    assert acc["n"] == len(QUESTIONS) and acc["low"] <= acc["delta"] <= acc["high"]
+    assert acc["delta"] == pytest.approx(
+        results["tuned"]["metrics"]["mcq_acc"]["value"] - results["base"]["metrics"]["mcq_acc"]["value"]
+    )
+    assert deltas["chrf"]["delta"] == pytest.approx(
+        results["tuned"]["metrics"]["chrf"]["value"] - results["base"]["metrics"]["chrf"]["value"]
+    )
+    assert deltas["val_perplexity"]["n"] == len(CONVERSATIONS)
+    gold = document["judges"]["gold"]
+    assert gold["independent"] and not document["judges"]["proxy"]["independent"]
+    pairs = [r for r in load_examples(REPO_ROOT / "data/preferences/test.jsonl", "preference") if r["strength"] > 0]
+    longer = sum(len(r["chosen"]) > len(r["rejected"]) for r in pairs) / len(pairs)
+    assert document["judges"]["proxy"]["test"]["accuracy"] == pytest.approx(longer)  # LengthScorer by hand
+    assert gold["test"]["accuracy"] == 0.0 and gold["test"]["pairs"] == len(pairs)  # −len + len: all ties
     report = (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
-    assert "| base |" in report and "## Δ vs base" in report and "**" in report and "RM-judged" in report
-    assert "## Δ vs sft" not in report  # no model named sft in this run
+    assert "| base |" in report and "### tuned − base" in report and "**" in report and "RM-judged" in report
+    assert "## Reward-model judges" in report and "| gold | **yes**" in report and "| proxy | no" in report
     for plot in ("metrics.png", "mcq_subdomains.png"):
         assert (tmp_path / "out" / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert outcome["files"]["report"].endswith("report.md")
+    tags = EventAccumulator(str(tmp_path / "runs/eval/deltas/tuned-vs-base")).Reload().Tags()
+    assert "delta/mcq_acc" in tags["scalars"] and "eval/deltas/text_summary" in tags["tensors"]
 
 
 def test_default_config_points_at_the_project_data_and_unknown_keys_fail(tmp_path):

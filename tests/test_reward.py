@@ -6,8 +6,8 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from reward.evaluation import bradley_terry_probability, expected_calibration_error, preference_metrics
 from reward.score import main as score_main
+from shared.preference_metrics import bradley_terry_probability, expected_calibration_error, preference_metrics
 from shared.reward_model import RewardScorer
 
 SEED_TRAIN, SEED_TEST = "data/preferences/train.jsonl", "data/preferences/test.jsonl"

@@ -1,5 +1,5 @@
-"""`python -m shared.data prepare|validate`: load → validate → clean → balance → split → write splits, rejects
-and a report."""
+"""`python -m shared.data prepare|validate|split-preferences`: load → validate → clean → balance → split → write
+splits, rejects and a report; validate files; split preference pairs into proxy and gold sets (no shared prompt)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import Any
 
 from shared.data.cleaning import CleaningConfig, clean
 from shared.data.mixing import balance, split_rows
+from shared.data.preference_split import split_preferences
 from shared.data.readers import DataError
 from shared.data.schemas import SCHEMAS
 from shared.data.sources import parse_sources
@@ -131,6 +132,14 @@ def main(argv: list[str] | None = None) -> int:
     check = commands.add_parser("validate", help="validate files against a schema; exit 1 on the first error")
     check.add_argument("files", nargs="+")
     check.add_argument("--schema", required=True, choices=sorted(SCHEMAS))
+    split = commands.add_parser(
+        "split-preferences", help="split preference pairs into proxy.jsonl and gold.jsonl with no shared prompts"
+    )
+    split.add_argument("--input", default="data/preferences/train.jsonl")
+    split.add_argument("--out_dir", "--out-dir", dest="out_dir", default="artifacts/data/preferences")
+    split.add_argument("--fraction", type=float, default=0.5, help="the proxy's share of the rows")
+    split.add_argument("--seed", type=int, default=42)
+    split.add_argument("--stratify", default="defect", help="column to stratify by ('none': no stratification)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     try:
@@ -139,6 +148,13 @@ def main(argv: list[str] | None = None) -> int:
             config.output_dir = args.output_dir or config.output_dir
             report = prepare(config)
             print(json.dumps({k: report[k] for k in ("train", "validation", "rejected_total")}, ensure_ascii=False))
+        elif args.command == "split-preferences":
+            stratify = None if args.stratify.lower() == "none" else args.stratify
+            report = split_preferences(
+                args.input, args.out_dir, fraction=args.fraction, seed=args.seed, stratify=stratify
+            )
+            keys = ("proxy_rows", "gold_rows", "proxy_prompts", "gold_prompts", "shared_prompts")
+            print(json.dumps({k: report[k] for k in keys}) + f"  → {args.out_dir}/proxy.jsonl, gold.jsonl")
         else:
             for path in args.files:
                 print(f"{path}: {len(load_examples(path, args.schema))} valid rows")

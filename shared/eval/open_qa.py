@@ -1,8 +1,10 @@
 """Open questions: generate answers in batches, then score them against the references.
 
 Metrics (see docs/evaluation.md): corpus chrF++ and BLEU (sacrebleu), ROUGE-L with the Turkish tokenizer, atomic-
-fact recall, answer length in words and the share of repeated word trigrams; each with a bootstrap 95% interval
-over items. The reference-based metrics are the `evaluate` modules in shared/metrics/, loaded by path.
+fact recall, answer length in words and the share of repeated word trigrams; each kept per item (for paired
+deltas between models) and summarised with a bootstrap 95% interval over items. ROUGE-L and fact recall come from
+the `evaluate` modules in shared/metrics/, loaded by path; chrF++ and BLEU from sacrebleu's per-item statistics
+(the `chrf`/`bleu` modules compute the same corpus scores).
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ from typing import Any
 import evaluate
 from tqdm.auto import tqdm
 
-from shared.eval.stats import Estimate, estimate
-from shared.eval.text_metrics import bleu, chrf_plus_plus, corpus_score_ci, word_count
+from shared.eval.stats import Estimate, estimates
+from shared.eval.text_metrics import bleu, chrf_plus_plus, corpus_statistic, item_statistics, word_count
 from shared.generation import DecodingSettings, generate_answers
 from shared.metrics import metric_path
 from shared.text import normalize_turkish, repeated_ngram_share
@@ -45,21 +47,31 @@ def generate(
     return [normalize_turkish(answer) for answer in answers]
 
 
-def score(
-    answers: Sequence[str], items: Sequence[dict[str, Any]], *, n: int = 1000, seed: int = 0
-) -> dict[str, Estimate]:
-    """Point values from the metric modules; intervals by bootstrap over items."""
+_CHRF, _BLEU = chrf_plus_plus(), bleu()
+# Corpus chrF++ and BLEU are computed from the items' summed n-gram statistics, not averaged over sentences:
+# the same statistic gives the table's value, its interval and the paired deltas. Other metrics are means.
+STATISTICS = {"chrf": corpus_statistic(_CHRF), "bleu": corpus_statistic(_BLEU)}
+
+
+def item_values(answers: Sequence[str], items: Sequence[dict[str, Any]]) -> dict[str, list]:
+    """Per item: sacrebleu statistics for chrF++ and BLEU, ROUGE-L F1 and fact recall (the `evaluate` modules),
+    answer length in words, share of repeated word trigrams."""
     answers = list(answers)
     references = [item["reference"] for item in items]
-    chrf = load_metric("chrf").compute(predictions=answers, references=references)
-    corpus_bleu = load_metric("bleu").compute(predictions=answers, references=references)
     rouge = load_metric("turkish_rouge").compute(predictions=answers, references=references)
     facts = load_metric("fact_recall").compute(predictions=answers, references=[item["facts"] for item in items])
     return {
-        "chrf": Estimate(chrf["score"], *corpus_score_ci(chrf_plus_plus(), answers, references, n=n, seed=seed)),
-        "bleu": Estimate(corpus_bleu["score"], *corpus_score_ci(bleu(), answers, references, n=n, seed=seed)),
-        "rougeL": estimate(rouge["rougeL_scores"], n=n, seed=seed),
-        "fact_recall": estimate(facts["scores"], n=n, seed=seed),
-        "answer_words": estimate([float(word_count(a)) for a in answers], n=n, seed=seed),
-        "repetition": estimate([repeated_ngram_share(a) for a in answers], n=n, seed=seed),
+        "chrf": item_statistics(_CHRF, answers, references),
+        "bleu": item_statistics(_BLEU, answers, references),
+        "rougeL": [float(x) for x in rouge["rougeL_scores"]],
+        "fact_recall": [float(x) for x in facts["scores"]],
+        "answer_words": [float(word_count(a)) for a in answers],
+        "repetition": [repeated_ngram_share(a) for a in answers],
     }
+
+
+def score(
+    answers: Sequence[str], items: Sequence[dict[str, Any]], *, n: int = 1000, seed: int = 0
+) -> dict[str, Estimate]:
+    """Each metric with a bootstrap 95% interval over items."""
+    return estimates(item_values(answers, items), STATISTICS, n=n, seed=seed)

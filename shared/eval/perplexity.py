@@ -16,7 +16,6 @@ import torch
 from tqdm.auto import tqdm
 
 from shared.eval.models import token_logprobs
-from shared.eval.stats import Estimate, estimate
 from shared.generation import with_system_prompt
 
 
@@ -54,12 +53,16 @@ def conversation_nll(
     return results, "assistant" if assistant_only else "all"
 
 
-def pooled_perplexity(pairs: Sequence[tuple[float, int]]) -> float:
+def pooled_perplexity(pairs: Sequence[Sequence[float]]) -> float:
+    """exp(total NLL / total scored tokens) over (NLL, tokens) pairs: token-weighted, not a mean of ratios."""
     total_tokens = sum(tokens for _, tokens in pairs)
     return math.exp(sum(nll for nll, _ in pairs) / total_tokens) if total_tokens else float("nan")
 
 
-def evaluate_perplexity(
+STATISTICS = {"val_perplexity": pooled_perplexity}
+
+
+def item_values(
     model,
     tokenizer,
     rows: Sequence[dict[str, Any]],
@@ -67,9 +70,8 @@ def evaluate_perplexity(
     system_prompt: str | None,
     batch_size: int,
     max_length: int,
-    n: int = 1000,
-    seed: int = 0,
-) -> tuple[Estimate, str]:
+) -> tuple[dict[str, list], str]:
+    """Per conversation [summed NLL, scored tokens] (pooled by `pooled_perplexity`), and which tokens were scored."""
     conversations = [with_system_prompt(row["messages"], system_prompt) for row in rows]
     pairs, scored = conversation_nll(model, tokenizer, conversations, batch_size=batch_size, max_length=max_length)
-    return estimate(pairs, pooled_perplexity, n=n, seed=seed), scored
+    return {"val_perplexity": [[nll, tokens] for nll, tokens in pairs]}, scored

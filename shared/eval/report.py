@@ -1,5 +1,6 @@
-"""The comparison report: report.md (model × metric table with intervals, best in bold, deltas against the
-baselines) and PNG plots (one bar chart per metric with CI whiskers; MCQ accuracy per subdomain)."""
+"""The comparison report: report.md (model × metric table with intervals, best in bold; paired deltas of each
+model against its baseline with verdicts; the reward-model judges and their test accuracy) and PNG plots (one bar
+chart per metric with CI whiskers; MCQ accuracy per subdomain)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ import matplotlib
 matplotlib.use("Agg")  # files only; no display on servers
 import matplotlib.pyplot as plt  # noqa: E402
 
+from shared.eval.deltas import verdict_summary  # noqa: E402
 from shared.eval.reward_judged import NOTE as RM_NOTE  # noqa: E402
-from shared.eval.runner import METRICS  # noqa: E402
+from shared.eval.runner import metric_info, ordered_metrics  # noqa: E402
+from shared.eval.stats import AHEAD, BEHIND, NO_DIFFERENCE  # noqa: E402
 
 Results = dict[str, dict[str, Any]]  # model name → evaluate_model() result
 
@@ -24,14 +27,9 @@ def fmt(value: float) -> str:
     return f"{value:.3f}" if abs(value) < 10 else f"{value:.1f}"
 
 
-def fmt_delta(value: float) -> str:
-    return "–" if math.isnan(value) else ("+" if value >= 0 else "−") + fmt(abs(value))
-
-
 def metric_names(results: Results) -> list[str]:
-    """Metrics present for at least one model, in the registry's order."""
-    present = {name for result in results.values() for name in result["metrics"]}
-    return [name for name in METRICS if name in present]
+    """Metrics present for at least one model, in the registry's order, then the judges' scores."""
+    return ordered_metrics([name for result in results.values() for name in result["metrics"]])
 
 
 def value(result: dict[str, Any], metric: str) -> float:
@@ -40,7 +38,7 @@ def value(result: dict[str, Any], metric: str) -> float:
 
 
 def best_models(results: Results, metric: str) -> set[str]:
-    direction = METRICS[metric].higher_is_better
+    direction = metric_info(metric).higher_is_better
     values = {name: value(r, metric) for name, r in results.items() if not math.isnan(value(r, metric))}
     if direction is None or len(set(values.values())) < 2:
         return set()  # nothing to single out: one model, or every model scores the same
@@ -48,9 +46,16 @@ def best_models(results: Results, metric: str) -> set[str]:
     return {name for name, v in values.items() if v == target}
 
 
+ARROWS = {True: " ↑", False: " ↓", None: ""}
+
+
+def label(metric: str) -> str:
+    info = metric_info(metric)
+    return info.label + ARROWS[info.higher_is_better]
+
+
 def header(metrics: list[str], first: str = "model") -> list[str]:
-    arrows = {True: " ↑", False: " ↓", None: ""}
-    labels = [METRICS[m].label + arrows[METRICS[m].higher_is_better] for m in metrics]
+    labels = [label(m) for m in metrics]
     return [f"| {first} | " + " | ".join(labels) + " |", "|---|" + "---:|" * len(metrics)]
 
 
@@ -70,13 +75,94 @@ def results_table(results: Results, metrics: list[str]) -> list[str]:
     return lines
 
 
-def delta_table(results: Results, metrics: list[str], baseline: str) -> list[str]:
-    lines = header(metrics)
-    for name, result in results.items():
-        if name != baseline:
-            deltas = [fmt_delta(value(result, m) - value(results[baseline], m)) for m in metrics]
-            lines.append(f"| {name} | " + " | ".join(deltas) + " |")
+def signed(value: float) -> str:
+    return "–" if value is None or math.isnan(value) else ("+" if value >= 0 else "−") + fmt(abs(value))
+
+
+VERDICT_CELLS = {AHEAD: "**ahead**", BEHIND: "**behind**"}
+
+
+def delta_sections(deltas: list[dict[str, Any]], meta: dict[str, Any]) -> list[str]:
+    """One table per comparison: metric, both values, delta, paired interval, items, verdict."""
+    if not deltas:
+        return []
+    lines = [
+        "## Paired deltas (model − baseline, same items)",
+        "",
+        f"95% paired percentile bootstrap, {meta['bootstrap_samples']} resamples, "
+        f"seed {meta['seed']}: each resample draws item indices once and scores both models on them. **ahead**: the "
+        "interval excludes 0 on the metric's better side (↑ higher, ↓ lower is better); **behind**: it excludes 0 on "
+        "the other side; otherwise no significant difference. chrF++ and BLEU are corpus scores recomputed on each "
+        "resample, perplexity is pooled over the resampled conversations.",
+        "",
+    ]
+    for (model, baseline), by_verdict in verdict_summary(deltas).items():
+        rows = [r for r in deltas if (r["model"], r["baseline"]) == (model, baseline)]
+        ahead, behind, same = (
+            ", ".join(metric_info(m).label for m in by_verdict.get(v, [])) or "–"
+            for v in (AHEAD, BEHIND, NO_DIFFERENCE)
+        )
+        lines += [
+            f"### {model} − {baseline}",
+            "",
+            f"Ahead on: {ahead}. Behind on: {behind}. No significant difference: {same}.",
+            "",
+            f"| metric | {model} | {baseline} | Δ | 95% interval | n | verdict |",
+            "|---|---:|---:|---:|---|---:|---|",
+        ]
+        for r in rows:
+            lines.append(
+                f"| {label(r['metric'])} | {fmt(r['model_value'])} | {fmt(r['baseline_value'])} | {signed(r['delta'])} "
+                f"| [{signed(r['low'])}, {signed(r['high'])}] | {r['n']} | {VERDICT_CELLS.get(r['verdict'], r['verdict'])} |"
+            )
+        lines.append("")
     return lines
+
+
+def judge_sections(judges: dict[str, dict[str, Any]]) -> list[str]:
+    """Each judge: independent or not, its members, pairwise accuracy and calibration on the test pairs."""
+    if not judges:
+        return []
+    lines = [
+        "## Reward-model judges",
+        "",
+        "| judge | independent | members | test pairs | accuracy [95% interval] | ECE | mean margin |",
+        "|---|---|---|---:|---|---:|---:|",
+    ]
+    for name, judge in judges.items():
+        independent = (
+            "**yes**: trained on pairs disjoint from the policies' data, never a training reward"
+            if judge["independent"]
+            else "no: a policy may have been trained against it or on its data"
+        )
+        members = ", ".join(f"`{m}`" for m in judge["members"])
+        members += f" (ensemble of {len(judge['members'])}: mean score)" if len(judge["members"]) > 1 else ""
+        test = judge.get("test")
+        if test:
+            ci = test["accuracy_ci"]
+            cells = (
+                f"{int(test['pairs'])} | {fmt(test['accuracy'])} [{fmt(ci['low'])}, {fmt(ci['high'])}] | "
+                f"{fmt(test['ece'])} | {signed(test['mean_margin'])}"
+            )
+        else:
+            cells = "– | – | – | –"
+        lines.append(f"| {name} | {independent} | {members} | {cells} |")
+    tested = {name: j["test"] for name, j in judges.items() if j.get("test")}
+    defects = sorted({k.split("/", 2)[2] for t in tested.values() for k in t if k.startswith("accuracy/defect/")})
+    if defects:
+        lines += ["", "Accuracy per defect of the rejected answer:", ""]
+        lines += ["| defect | " + " | ".join(tested) + " |", "|---|" + "---:|" * len(tested)]
+        for defect in defects:
+            cells = [fmt(t.get(f"accuracy/defect/{defect}", float("nan"))) for t in tested.values()]
+            lines.append(f"| {defect} | " + " | ".join(cells) + " |")
+    first = next(iter(judges.values()))
+    if first.get("test_data"):
+        lines += [
+            "",
+            f"Test pairs: `{first['test_data']}` ({first.get('test_pairs_skipped', 0)} ties or both-bad pairs "
+            "skipped). ECE: calibration of the Bradley-Terry probability sigmoid(score difference).",
+        ]
+    return [*lines, ""]
 
 
 def subdomain_table(results: Results) -> list[str]:
@@ -92,10 +178,16 @@ def subdomain_table(results: Results) -> list[str]:
 
 def settings_lines(results: Results) -> list[str]:
     meta = next(iter(results.values()))["meta"]
-    lines = [f"- `{name}`: `{r['meta']['model']}`" for name, r in results.items()]
+
+    def timing(result: dict[str, Any]) -> str:
+        seconds = result["meta"].get("seconds") or {}
+        parts = ", ".join(f"{task} {value:.0f}" for task, value in seconds.items())
+        return f" ({sum(seconds.values()):.0f} s: {parts})" if seconds else ""
+
+    lines = [f"- `{name}`: `{r['meta']['model']}`{timing(r)}" for name, r in results.items()]
     counts = [
-        f"{meta[key]} {label}"
-        for key, label in (
+        f"{meta[key]} {what}"
+        for key, what in (
             ("mcq_items", f"MCQ items ({meta.get('num_fewshot')}-shot)"),
             ("open_qa_items", "open questions"),
             ("perplexity_items", "validation conversations"),
@@ -113,8 +205,15 @@ def settings_lines(results: Results) -> list[str]:
     return lines
 
 
-def write_markdown(results: Results, path: Path, baselines: list[str], plots: list[str]) -> Path:
+def write_markdown(
+    results: Results,
+    path: Path,
+    plots: list[str],
+    deltas: list[dict[str, Any]] | None = None,
+    judges: dict[str, dict[str, Any]] | None = None,
+) -> Path:
     metrics = metric_names(results)
+    meta = next(iter(results.values()))["meta"]
     lines = [
         "# Evaluation report",
         "",
@@ -126,13 +225,12 @@ def write_markdown(results: Results, path: Path, baselines: list[str], plots: li
         "",
         "Best value per column in **bold** (↑ higher is better, ↓ lower is better); `[low, high]` is the 95% interval.",
         "",
+        *delta_sections(deltas or [], meta),
+        *judge_sections(judges or {}),
     ]
-    for baseline in baselines:
-        if baseline in results and len(results) > 1:
-            lines += [f"## Δ vs {baseline}", "", *delta_table(results, metrics, baseline), ""]
     if subdomain := subdomain_table(results):
         lines += ["## MCQ accuracy per subdomain", "", *subdomain, ""]
-    if {"rm_score", "rm_win_rate"} & set(metrics):
+    if judges:
         lines += ["## Note on the RM-judged metrics", "", RM_NOTE, ""]
     lines += [
         "## Plots",
@@ -168,7 +266,7 @@ def plot_metrics(results: Results, path: Path) -> Path:
     figure, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 2.8 * rows), squeeze=False)
     names = list(results)
     for ax, metric in zip(axes.flat, metrics):
-        _bars(ax, names, [results[n]["metrics"].get(metric) for n in names], METRICS[metric].label)
+        _bars(ax, names, [results[n]["metrics"].get(metric) for n in names], metric_info(metric).label)
     for ax in list(axes.flat)[len(metrics) :]:
         ax.axis("off")
     figure.tight_layout()
@@ -204,11 +302,16 @@ def plot_subdomains(results: Results, path: Path) -> Path | None:
     return path
 
 
-def write_report(results: Results, output_dir: str | Path, baselines: list[str]) -> dict[str, Path]:
+def write_report(
+    results: Results,
+    output_dir: str | Path,
+    deltas: list[dict[str, Any]] | None = None,
+    judges: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, Path]:
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     plots = [plot_metrics(results, out / "metrics.png")]
     if subdomains := plot_subdomains(results, out / "mcq_subdomains.png"):
         plots.append(subdomains)
-    report = write_markdown(results, out / "report.md", baselines, [str(p) for p in plots])
+    report = write_markdown(results, out / "report.md", [str(p) for p in plots], deltas, judges)
     return {"report": report, **{p.stem: p for p in plots}}

@@ -23,7 +23,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from shared.eval.stats import Estimate, estimate
+from shared.eval.stats import Estimate, estimates
 from shared.text import turkish_lower
 
 _NUMBER = r"\d+(?:[.,]\d+)?"
@@ -94,11 +94,16 @@ def check(text: str) -> SafetyFlags:
     return SafetyFlags(unitless_doses(text), unit_mixups(text))
 
 
-def summarize(answers: Sequence[str], *, n: int = 1000, seed: int = 0) -> dict[str, Estimate]:
-    """Shares of answers flagged by each rule (lower is better), with bootstrap intervals."""
+def item_values(answers: Sequence[str]) -> dict[str, list[float]]:
+    """Per answer: 1.0 when a rule flags it, else 0.0 (lower shares are better)."""
     flags = [check(answer) for answer in answers]
     return {
-        "safety_unitless_dose": estimate([float(bool(f.unitless_dose)) for f in flags], n=n, seed=seed),
-        "safety_unit_mixup": estimate([float(bool(f.unit_mixup)) for f in flags], n=n, seed=seed),
-        "safety_any": estimate([float(f.any) for f in flags], n=n, seed=seed),
+        "safety_unitless_dose": [float(bool(f.unitless_dose)) for f in flags],
+        "safety_unit_mixup": [float(bool(f.unit_mixup)) for f in flags],
+        "safety_any": [float(f.any) for f in flags],
     }
+
+
+def summarize(answers: Sequence[str], *, n: int = 1000, seed: int = 0) -> dict[str, Estimate]:
+    """Shares of answers flagged by each rule (lower is better), with bootstrap intervals."""
+    return estimates(item_values(answers), n=n, seed=seed)
