@@ -209,7 +209,9 @@ def test_a_working_day_in_a_real_browser(tmp_path, listener):
             page.locator("#correction-side label").filter(has_text=bad.upper()).click()
             textarea.press_sequentially(CORRECTION)
             page.wait_for_function("document.querySelector('#form-error').innerText === ''")  # acted on: gone
-            assert page.inner_text("#correction-counter").startswith(f"{len(CORRECTION)} / 8.000")
+            page.wait_for_function(
+                f"document.querySelector('#correction-counter').innerText.startsWith('{len(CORRECTION)} / 8.000')"
+            )
 
             page.locator("#prompt").click()  # focus out of the text boxes
             page.keyboard.press("1" if good == "a" else "5")  # "A çok daha iyi" / "B çok daha iyi"
@@ -274,7 +276,7 @@ def test_a_working_day_in_a_real_browser(tmp_path, listener):
             assert disputed.count("damla sulamada toprağı nemli tutun") == 12, "the answer is not cut off"
             assert "ayse" in disputed and "mehmet" in disputed and "tercih etti" in disputed
             assert requests == []
-            save_screenshot(page, tmp_path, "annotation_admin.png")
+            page.screenshot(path=str(tmp_path / "annotation_admin.png"))
             page.close()
 
             # ---- a phone: both answers and the choice, no horizontal scroll, the 1–5 scale on one line
@@ -289,8 +291,11 @@ def test_a_working_day_in_a_real_browser(tmp_path, listener):
             assert in_viewport(page, "#choice") and in_viewport(page, "#submit-btn")
             ys = {round(box(page, f"#rate-a-dogruluk .wrap label:nth-child({k})")["y"]) for k in range(1, 6)}
             assert len(ys) == 1, "the 1–5 scale wraps"
-            page.locator("#answer-b").scroll_into_view_if_needed()
-            assert in_viewport(page, "#choice")  # the choice stays reachable while reading answer B
+            page.evaluate("document.getElementById('answers').scrollIntoView({block: 'start'})")
+            page.wait_for_timeout(300)
+            bar, answer_b = box(page, "#action-bar"), box(page, "#answer-b")
+            assert in_viewport(page, "#answer-a") and in_viewport(page, "#choice")  # the bar stays in view
+            assert answer_b["y"] + answer_b["height"] <= bar["y"], "both answers fit above the choice"
             save_screenshot(page, tmp_path, "annotation_app_phone.png")
             browser.close()
     finally:
