@@ -4,8 +4,8 @@ python -m annotation_app.export --format dpo|kto|sft|raw --out FILE [--db URL | 
 
 JSONL by default (the ARCHITECTURE.md schemas, readable by `datasets.load_dataset("json", ...)`), CSV when the
 file name ends in .csv: UTF-8 with a byte-order mark (so Excel reads ğ, ş, ı right) and spreadsheet formula injection
-neutralised. Refuses (exit 2, creating nothing) when the database does not exist; warns on stderr when there is
-nothing to export.
+neutralised. A database that does not exist is refused (exit 1, nothing created); one without any vote yet writes its
+empty file, warns and exits 1 unless --allow-empty; other empty exports only warn.
 """
 
 from __future__ import annotations
@@ -18,9 +18,11 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
+from sqlalchemy import func, select
+
 from annotation_app.config import add_config_arguments, config_from_args
 from annotation_app.records import VoteRecord, load_vote_records
-from annotation_app.storage import database_exists, open_database
+from annotation_app.storage import Vote, database_exists, open_database
 from annotation_app.vocabulary import CRITERIA, CRITICAL, FLAG_DEFECTS
 
 FORMATS = ("dpo", "kto", "sft", "raw")
@@ -266,35 +268,41 @@ def export(sessions, fmt: str, out: str | Path, system_prompt: str = "") -> tupl
     return write_rows(rows, out), len(rows)
 
 
-def empty_export_reason(sessions, fmt: str) -> str:
-    """Why an export of `fmt` has no rows, for the warning."""
-    with sessions() as session:
-        votes = len(load_vote_records(session))
-    if votes == 0:
-        return "the database has no votes yet (annotators vote in the app: make app), so there is nothing to export"
-    what = "corrected answers" if fmt == "sft" else "votes that carry a preference"
-    return f"none of its {votes} votes gives a {fmt} row (no {what})"
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--format", choices=FORMATS, required=True)
     parser.add_argument("--out", required=True, help="output file (.jsonl, or .csv for a spreadsheet)")
+    parser.add_argument(
+        "--allow-empty",
+        action="store_true",
+        help="exit 0 even when the database has no votes yet (the demo exports before anyone has voted)",
+    )
     add_config_arguments(parser)
     args = parser.parse_args(argv)
     config = config_from_args(args)
     if not database_exists(config.db_url):
-        print(
+        sys.exit(
             f"error: no annotation database at {config.db_url}; nothing exported and nothing created. "
-            "Pass --db URL (or --config FILE) for the database the app writes to.",
-            file=sys.stderr,
+            "Pass --db URL (or --config FILE) for the database the app writes to."
         )
-        sys.exit(2)
     sessions = open_database(config.db_url)
     path, count = export(sessions, args.format, args.out, config.system_prompt)
-    if count == 0:
-        print(f"warning: 0 rows written to {path}: {empty_export_reason(sessions, args.format)}", file=sys.stderr)
     print(json.dumps({"format": args.format, "db": config.db_url, "out": str(path), "rows": count}))
+    if count:
+        return
+    with sessions() as session:
+        votes = session.scalar(select(func.count(Vote.id)))
+    if votes:
+        what = "corrected answers" if args.format == "sft" else "votes that carry a preference"
+        print(f"warning: 0 rows written to {path}: none of the {votes} votes has {what}", file=sys.stderr)
+        return
+    print(
+        f"warning: 0 rows written to {path}: {config.db_url} has no votes yet (annotators vote in the app: "
+        "make app). Is this the database the app writes to?",
+        file=sys.stderr,
+    )
+    if not args.allow_empty:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -244,7 +244,7 @@ def build_ui(service: AnnotationService) -> gr.Blocks:
             with gr.Tab("Etiketleme"):
                 with gr.Row(elem_id="task-top"):
                     progress = gr.Markdown(elem_id="progress")
-                    notice = gr.HTML(elem_id="notice")
+                    notice = gr.HTML(elem_id="notice", js_on_load=None)
                 take_task = gr.Button("Görev al", visible=False, size="sm", elem_id="take-task-btn")
                 assignment_id = gr.Number(visible=False, precision=0, label="Görev")
                 prompt = gr.HTML(elem_id="prompt", js_on_load=None)

@@ -94,7 +94,11 @@ def stages(scale: str, root: str) -> list[Stage]:
             ],
             [db],
         ),
-        Stage("app export", [*py, "annotation_app.export", "--db", db, "--format", "dpo", "--out", export], [export]),
+        Stage(  # before anyone has voted: an empty export, on purpose (make app, then make round)
+            "app export",
+            [*py, "annotation_app.export", "--db", db, "--format", "dpo", "--out", export, "--allow-empty"],
+            [export],
+        ),
         Stage(
             "reward model",
             lambda: [

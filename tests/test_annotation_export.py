@@ -4,6 +4,7 @@ import csv
 import json
 
 import pytest
+from sqlalchemy import text
 
 from annotation_app import export
 from annotation_app.config import AppConfig
@@ -170,15 +171,28 @@ def test_export_cli_writes_csv(voted, tmp_path, capsys):
     assert CORRECTED in [row["right_correction"] for row in rows]
 
 
-def test_export_cli_refuses_a_missing_database_and_warns_on_nothing_to_export(tmp_path, capsys):
+def test_export_cli_refuses_a_missing_database_and_an_empty_one(tmp_path, capsys):
+    out = tmp_path / "dpo.jsonl"
     missing = tmp_path / "yok" / "annotation.db"
-    with pytest.raises(SystemExit) as exit_info:
-        export.main(["--format", "dpo", "--out", str(tmp_path / "dpo.jsonl"), "--db", f"sqlite:///{missing}"])
-    assert exit_info.value.code == 2 and "no annotation database" in capsys.readouterr().err
-    assert not missing.exists() and not missing.parent.exists() and not (tmp_path / "dpo.jsonl").exists()
+    with pytest.raises(SystemExit, match="no annotation database") as exit_info:
+        export.main(["--format", "dpo", "--out", str(out), "--db", f"sqlite:///{missing}"])
+    assert exit_info.value.code != 0
+    assert not missing.exists() and not missing.parent.exists() and not out.exists()
 
     empty = AnnotationService.from_config(AppConfig(db_url=f"sqlite:///{tmp_path / 'empty.db'}"))
     seed_database(empty, 2)  # candidates, no votes yet (as after `make demo`)
-    export.main(["--format", "dpo", "--out", str(tmp_path / "dpo.jsonl"), "--db", empty.config.db_url])
+    with pytest.raises(SystemExit) as exit_info:
+        export.main(["--format", "dpo", "--out", str(out), "--db", empty.config.db_url])
     captured = capsys.readouterr()
-    assert json.loads(captured.out)["rows"] == 0 and "no votes yet" in captured.err
+    assert exit_info.value.code == 1 and json.loads(captured.out)["rows"] == 0 and "no votes yet" in captured.err
+    export.main(["--format", "dpo", "--out", str(out), "--db", empty.config.db_url, "--allow-empty"])  # the demo
+    assert "no votes yet" in capsys.readouterr().err and out.read_text() == ""
+
+
+def test_export_cli_warns_when_votes_give_no_rows(voted, tmp_path, capsys):
+    service, _ = voted
+    with service.sessions.begin() as session:
+        session.execute(text("DELETE FROM corrections"))
+    export.main(["--format", "sft", "--out", str(tmp_path / "sft.jsonl"), "--db", service.config.db_url])
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["rows"] == 0 and "none of the 5 votes has corrected answers" in captured.err
