@@ -117,7 +117,9 @@ def kappa_reading(value: float | None) -> str:
     """Landis & Koch's reading of a kappa/alpha value, in Turkish."""
     if value is None:
         return "hesaplanamadı: aynı soruyu oylamış en az iki etiketleyici gerekir"
-    for upper, words in ((0.0, "şanstan kötü"), (0.2, "çok zayıf"), (0.4, "zayıf"), (0.6, "orta"), (0.8, "iyi")):
+    if value < 0:
+        return "şanstan kötü"
+    for upper, words in ((0.2, "çok zayıf"), (0.4, "zayıf"), (0.6, "orta"), (0.8, "iyi")):
         if value <= upper:
             return words
     return "çok iyi"

@@ -42,10 +42,19 @@ def test_admin_tables_have_turkish_headings_and_no_placeholder_rows():
 
 @pytest.mark.parametrize(
     ("value", "reading"),
-    [(None, "hesaplanamadı"), (-0.1, "şanstan kötü"), (0.15, "çok zayıf"), (0.5, "orta"), (0.7, "iyi"), (0.9, "çok")],
+    [
+        (None, "hesaplanamadı"),
+        (-0.1, "şanstan kötü"),
+        (0.0, "çok zayıf"),
+        (0.2, "çok zayıf"),
+        (0.5, "orta"),
+        (0.7, "iyi"),
+        (0.9, "çok iyi"),
+    ],
 )
 def test_kappa_readings(value, reading):
-    assert view.kappa_reading(value).startswith(reading)
+    shown = view.kappa_reading(value)
+    assert shown.startswith(reading) if value is None else shown == reading
 
 
 def test_a_disagreement_shows_both_answers_in_full_and_each_vote_as_seen():
