@@ -44,7 +44,7 @@ AFTER_SUBMIT_JS = f"""
 (error, ...form) => {{
   if (error) return form;
   requestAnimationFrame(() => requestAnimationFrame(() => {{
-    document.getElementById("task-top")?.scrollIntoView({{block: "start"}});
+    document.getElementById("task-top")?.scrollIntoView({{block: "start", behavior: "instant"}});
     const question = document.getElementById("prompt");
     if (question) {{ question.setAttribute("tabindex", "-1"); question.focus({{preventScroll: true}}); }}
   }}));

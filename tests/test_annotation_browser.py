@@ -129,9 +129,13 @@ def box(page, selector):
     return page.locator(selector).first.bounding_box()
 
 
-def in_viewport(page, selector) -> bool:
-    rect, height = box(page, selector), page.viewport_size["height"]
-    return rect is not None and rect["y"] >= 0 and rect["y"] + rect["height"] <= height
+def wait_in_viewport(page, selector) -> None:
+    """Wait until `selector` lies wholly inside the viewport (layout and scrolling settle asynchronously)."""
+    page.wait_for_function(
+        "(s) => { const r = document.querySelector(s)?.getBoundingClientRect();"
+        " return !!r && r.height > 0 && r.top >= 0 && r.bottom <= window.innerHeight; }",
+        arg=selector,
+    )
 
 
 def save_screenshot(page, tmp_path, name: str) -> None:
@@ -163,14 +167,16 @@ def test_a_working_day_in_a_real_browser(tmp_path, listener):
             assert "Konya" in page.inner_text("#prompt")
             a, b = box(page, "#answer-a"), box(page, "#answer-b")
             assert a["x"] + a["width"] <= b["x"] and abs(a["y"] - b["y"]) < 2, "answers side by side"
-            assert in_viewport(page, "#choice") and in_viewport(page, "#submit-btn")
+            wait_in_viewport(page, "#choice")
+            wait_in_viewport(page, "#submit-btn")
             assert page.locator("text=API üzerinden kullan").count() == 0 and page.locator("footer a").count() == 0
 
             # a submit without a choice: the reason next to the button, nothing covered, nothing lost
             page.click("#submit-btn")
             page.wait_for_function("document.querySelector('#form-error').innerText.includes('tercih')")
+            wait_in_viewport(page, "#form-error")
             error, button = box(page, "#form-error"), box(page, "#submit-btn")
-            assert in_viewport(page, "#form-error") and abs(error["y"] - button["y"]) < 60
+            assert abs(error["y"] - button["y"]) < 60
             assert "Oy kaydedilmedi" in page.inner_text("#form-error")
             assert page.get_by_text("Hata", exact=True).count() == 0 and page.get_by_text("Error").count() == 0
             for shown in ("#progress", "#prompt", "#answer-a", "#answer-b"):
@@ -224,7 +230,8 @@ def test_a_working_day_in_a_real_browser(tmp_path, listener):
             # the next question is in view, focused, with a clear notice; the form is cleared
             page.wait_for_function("document.querySelector('#progress').innerText.includes('1 / 2')")
             page.wait_for_function("document.activeElement?.closest('#prompt') !== null")
-            assert in_viewport(page, "#prompt") and in_viewport(page, "#notice")
+            wait_in_viewport(page, "#prompt")
+            wait_in_viewport(page, "#notice")
             assert "Oyunuz kaydedildi" in page.inner_text("#notice") and page.inner_text("#form-error") == ""
             assert page.locator("#choice input:checked").count() == 0
             assert page.locator(f"#flag-{bad}-phi_ignored input[value=none]").is_checked()
@@ -263,7 +270,7 @@ def test_a_working_day_in_a_real_browser(tmp_path, listener):
 
             # ---- the admin: no task taken on open, the report in Turkish, the disagreement as each one saw it
             page = log_in(browser, url, "yonetici", laptop, dialogs)
-            assert "Görev al" in page.inner_text("body")
+            page.get_by_role("button", name="Görev al").wait_for()
             page.get_by_role("tab", name="Yönetim").click()
             page.wait_for_function("document.querySelector('#disagreements')?.innerText.includes('farklı görüş')")
             admin_text = page.inner_text("body")
@@ -286,15 +293,16 @@ def test_a_working_day_in_a_real_browser(tmp_path, listener):
                     add_candidate(session, prompt, model_name=model, checkpoint="", sample_index=0, text=answer)
                 build_items(session, pairs_per_prompt=1)
             page = log_in(browser, url, "zeynep", {"width": 390, "height": 844}, dialogs)
+            wait_in_viewport(page, "#choice")
+            wait_in_viewport(page, "#submit-btn")
             assert page.evaluate("document.documentElement.scrollWidth") <= 390
             assert box(page, "#answer-a")["height"] > 0 and box(page, "#answer-b")["height"] > 0
-            assert in_viewport(page, "#choice") and in_viewport(page, "#submit-btn")
             ys = {round(box(page, f"#rate-a-dogruluk .wrap label:nth-child({k})")["y"]) for k in range(1, 6)}
             assert len(ys) == 1, "the 1–5 scale wraps"
-            page.evaluate("document.getElementById('answers').scrollIntoView({block: 'start'})")
-            page.wait_for_timeout(300)
+            page.evaluate("document.getElementById('answers').scrollIntoView({block: 'start', behavior: 'instant'})")
+            wait_in_viewport(page, "#answer-a")
+            wait_in_viewport(page, "#choice")  # the bar stays in view
             bar, answer_b = box(page, "#action-bar"), box(page, "#answer-b")
-            assert in_viewport(page, "#answer-a") and in_viewport(page, "#choice")  # the bar stays in view
             assert answer_b["y"] + answer_b["height"] <= bar["y"], "both answers fit above the choice"
             save_screenshot(page, tmp_path, "annotation_app_phone.png")
             browser.close()
