@@ -47,12 +47,11 @@ data: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m pipeline.demo $(if $(DEMO_SCALE),--scale $(DEMO_SCALE),)
 
-DEMO_DB := sqlite:///artifacts/annotation/demo.db
-# The annotation app on the demo DB; a demo admin is created on first start (password printed once).
+# The annotation app on its default database (artifacts/annotation/annotation.db, where `make demo` puts its
+# candidates); a demo admin is created on first start (password printed once).
 app: $(STAMP)
-	@mkdir -p artifacts/annotation
-	$(PY) -m annotation_app.users demo-admin --db $(DEMO_DB)
-	$(PY) -m annotation_app --config configs/annotation/app.yaml --db $(DEMO_DB)
+	$(PY) -m annotation_app.users demo-admin
+	$(PY) -m annotation_app --config configs/annotation/app.yaml
 
 tensorboard: $(STAMP)
 	$(VENV)/bin/tensorboard --logdir runs --host 127.0.0.1
@@ -60,6 +59,6 @@ tensorboard: $(STAMP)
 clean:
 	rm -rf artifacts runs .pytest_cache
 
-# One annotation round on the demo DB: export votes → reward model + DPO on seed + votes → evaluate → next candidates.
+# One annotation round on the app's database: export votes → reward model + DPO on seed + votes → evaluate → next candidates.
 round: $(STAMP)
 	$(PY) -m pipeline.round

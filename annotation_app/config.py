@@ -9,11 +9,15 @@ from pathlib import Path
 import yaml
 
 DEFAULT_CONFIG_PATH = Path("configs/annotation/app.yaml")
+# The one database every command uses unless told otherwise: the app, `users`, `generate`, `export`, `make app`,
+# `make demo` and `make round` (relative to the repository root, where they run).
+DEFAULT_DB_PATH = "artifacts/annotation/annotation.db"
+DEFAULT_DB_URL = f"sqlite:///{DEFAULT_DB_PATH}"
 
 
 @dataclass
 class AppConfig:
-    db_url: str = "sqlite:///artifacts/annotation/annotation.db"
+    db_url: str = DEFAULT_DB_URL
     prompts_file: str = "data/prompts/annotation.jsonl"
     annotators_per_item: int = 2  # k: distinct annotators per (non-gold) item
     gold_share: float = 0.1  # probability that the next task is a hidden gold item
@@ -47,7 +51,9 @@ def load_config(path: str | Path | None = None, **overrides) -> AppConfig:
 def add_config_arguments(parser) -> None:
     """The `--config` / `--db` pair every CLI of the app takes."""
     parser.add_argument("--config", default=None, help="YAML config (default: configs/annotation/app.yaml if present)")
-    parser.add_argument("--db", default=None, help="SQLAlchemy URL; overrides db_url from the config")
+    parser.add_argument(
+        "--db", default=None, help=f"SQLAlchemy URL; overrides db_url from the config (default: {DEFAULT_DB_URL})"
+    )
 
 
 def config_from_args(args) -> AppConfig:

@@ -3,7 +3,9 @@
 python -m annotation_app.export --format dpo|kto|sft|raw --out FILE [--db URL | --config FILE]
 
 JSONL by default (the ARCHITECTURE.md schemas, readable by `datasets.load_dataset("json", ...)`), CSV when the
-file name ends in .csv, with spreadsheet formula injection neutralised.
+file name ends in .csv: UTF-8 with a byte-order mark (so Excel reads ğ, ş, ı right) and spreadsheet formula injection
+neutralised. A database that does not exist is refused (exit 1, nothing created); one without any vote yet writes its
+empty file, warns and exits 1 unless --allow-empty; other empty exports only warn.
 """
 
 from __future__ import annotations
@@ -11,13 +13,17 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import sys
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
+from sqlalchemy import func, select
+
 from annotation_app.config import add_config_arguments, config_from_args
 from annotation_app.records import VoteRecord, load_vote_records
-from annotation_app.storage import CRITERIA, open_database
+from annotation_app.storage import Vote, database_exists, open_database
+from annotation_app.vocabulary import CRITERIA, CRITICAL, FLAG_DEFECTS
 
 FORMATS = ("dpo", "kto", "sft", "raw")
 CORRECTION_SOURCE = "annotator_correction"
@@ -40,8 +46,21 @@ def item_verdict(votes: Sequence[VoteRecord]) -> str | None:
     return ranked[0][0]
 
 
-def _critical(votes: Sequence[VoteRecord], candidate_id: int) -> bool:
-    return any(r.has_critical_flag(candidate_id) for r in votes)
+_DEFECT_ORDER = list(dict.fromkeys(FLAG_DEFECTS.values()))
+
+
+def critical_defect(votes: Sequence[VoteRecord], candidate_id: int) -> str:
+    """The defect that annotators' critical flags on `candidate_id` name (the most flagged one; a tie goes to the
+    defect listed first in FLAG_DEFECTS); "" when no vote flags it as critical."""
+    counts = Counter(
+        FLAG_DEFECTS[kind]
+        for record in votes
+        for cid, kind, severity in record.flags
+        if cid == candidate_id and severity == CRITICAL
+    )
+    if not counts:
+        return ""
+    return max(counts, key=lambda defect: (counts[defect], -_DEFECT_ORDER.index(defect)))
 
 
 def _meta(votes: Sequence[VoteRecord], source: str) -> dict:
@@ -64,33 +83,28 @@ def dpo_rows(records: Sequence[VoteRecord]) -> list[dict]:
             continue
         winners = [r for r in votes if r.direction == verdict]
         chosen, rejected = winners[0].preferred, winners[0].dispreferred
-        if _critical(votes, chosen.id) or chosen.text == rejected.text:
+        if critical_defect(votes, chosen.id) or chosen.text == rejected.text:
             continue
         much = sum(r.choice.endswith("much_better") for r in winners) * 2 > len(winners)
-        rows.append(
-            {
-                "prompt": votes[0].prompt,
-                "chosen": chosen.text,
-                "rejected": rejected.text,
-                "strength": 2 if much else 1,
-                "defect": "",
-                "category": votes[0].category,
-                "meta": _meta(votes, "annotation_vote"),
-            }
-        )
+        rows.append(_pair(votes, chosen.text, rejected.id, rejected.text, 2 if much else 1, "annotation_vote"))
     for record, original, corrected in corrections(records):
-        rows.append(
-            {
-                "prompt": record.prompt,
-                "chosen": corrected,
-                "rejected": original.text,
-                "strength": 2,
-                "defect": "",
-                "category": record.category,
-                "meta": _meta([record], CORRECTION_SOURCE),
-            }
-        )
+        rows.append(_pair([record], corrected, original.id, original.text, 2, CORRECTION_SOURCE))
     return rows
+
+
+def _pair(votes: Sequence[VoteRecord], chosen: str, rejected_id: int, rejected: str, strength: int, source: str):
+    """A preference row; `defect` from the critical flags on the rejected answer, which also mark the row
+    `critical_safety` (reward/train.py weights those pairs up, whatever the defect)."""
+    defect = critical_defect(votes, rejected_id)
+    return {
+        "prompt": votes[0].prompt,
+        "chosen": chosen,
+        "rejected": rejected,
+        "strength": strength,
+        "defect": defect,
+        "category": votes[0].category,
+        "meta": _meta(votes, source) | ({"critical_safety": True} if defect else {}),
+    }
 
 
 def corrections(records: Sequence[VoteRecord]):
@@ -103,11 +117,12 @@ def corrections(records: Sequence[VoteRecord]):
 
 
 def kto_rows(records: Sequence[VoteRecord]) -> list[dict]:
-    """Unpaired labels per (prompt, answer): any critical flag → undesirable; otherwise more item wins than
-    losses → desirable, more losses (both_bad counts as a loss for both) → undesirable; corrections desirable."""
+    """Unpaired labels per (prompt, answer): any critical flag → undesirable, with the flag's `defect`; otherwise
+    more item wins than losses → desirable, more losses (both_bad counts as a loss for both) → undesirable;
+    corrections desirable."""
     net: dict[tuple[int, int], int] = defaultdict(int)
     texts: dict[tuple[int, int], tuple[str, str]] = {}
-    critical: set[tuple[int, int]] = set()
+    flagged: dict[tuple[int, int], list[VoteRecord]] = defaultdict(list)
     for votes in _by_item(records).values():
         record = votes[0]
         verdict = item_verdict(votes)
@@ -118,14 +133,22 @@ def kto_rows(records: Sequence[VoteRecord]) -> list[dict]:
             key = (record.prompt_id, candidate.id)
             texts[key] = (record.prompt, candidate.text)
             net[key] += sign.get(verdict, 0)
-            if _critical(votes, candidate.id):
-                critical.add(key)
+            flagged[key] += votes
+    defects = {key: critical_defect(flagged[key], key[1]) for key in net}
     rows = [
-        {"prompt": texts[key][0], "completion": texts[key][1], "label": key not in critical and score > 0}
+        {
+            "prompt": texts[key][0],
+            "completion": texts[key][1],
+            "label": not defects[key] and score > 0,
+            "defect": defects[key],
+        }
         for key, score in net.items()
-        if key in critical or score != 0
+        if defects[key] or score != 0
     ]
-    rows += [{"prompt": record.prompt, "completion": text, "label": True} for record, _, text in corrections(records)]
+    rows += [
+        {"prompt": record.prompt, "completion": text, "label": True, "defect": ""}
+        for record, _, text in corrections(records)
+    ]
     return rows
 
 
@@ -147,8 +170,13 @@ def _flags_of(record: VoteRecord, candidate_id: int) -> str:
     return ",".join(f"{kind}:{severity}" for cid, kind, severity in record.flags if cid == candidate_id)
 
 
+def _correction_of(record: VoteRecord, candidate_id: int) -> str:
+    return next((text for cid, text in record.corrections if cid == candidate_id), "")
+
+
 def raw_rows(records: Sequence[VoteRecord]) -> list[dict]:
-    """One flat row per vote: who, what was shown where, how long, what was chosen."""
+    """One flat row per vote: who, what was shown where, how long, what was chosen, the rubric, the flags with
+    their severities (`type:severity`, comma-separated) and the corrected answers' text."""
     rows = []
     for r in records:
         left, right = (
@@ -186,6 +214,8 @@ def raw_rows(records: Sequence[VoteRecord]) -> list[dict]:
                 "left_flags": _flags_of(r, left.id),
                 "right_flags": _flags_of(r, right.id),
                 "corrections": len(r.corrections),
+                "left_correction": _correction_of(r, left.id),
+                "right_correction": _correction_of(r, right.id),
             }
         )
     return rows
@@ -221,7 +251,7 @@ def write_rows(rows: Sequence[dict], out: str | Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix.lower() == ".csv":
         fields = list(dict.fromkeys(key for row in rows for key in row))
-        with out.open("w", encoding="utf-8", newline="") as handle:
+        with out.open("w", encoding="utf-8-sig", newline="") as handle:  # BOM: Excel then reads UTF-8
             writer = csv.DictWriter(handle, fieldnames=fields)
             writer.writeheader()
             writer.writerows({k: _csv_cell(v) for k, v in row.items()} for row in rows)
@@ -242,11 +272,37 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--format", choices=FORMATS, required=True)
     parser.add_argument("--out", required=True, help="output file (.jsonl, or .csv for a spreadsheet)")
+    parser.add_argument(
+        "--allow-empty",
+        action="store_true",
+        help="exit 0 even when the database has no votes yet (the demo exports before anyone has voted)",
+    )
     add_config_arguments(parser)
     args = parser.parse_args(argv)
     config = config_from_args(args)
-    path, count = export(open_database(config.db_url), args.format, args.out, config.system_prompt)
-    print(json.dumps({"format": args.format, "out": str(path), "rows": count}))
+    if not database_exists(config.db_url):
+        sys.exit(
+            f"error: no annotation database at {config.db_url}; nothing exported and nothing created. "
+            "Pass --db URL (or --config FILE) for the database the app writes to."
+        )
+    sessions = open_database(config.db_url)
+    path, count = export(sessions, args.format, args.out, config.system_prompt)
+    print(json.dumps({"format": args.format, "db": config.db_url, "out": str(path), "rows": count}))
+    if count:
+        return
+    with sessions() as session:
+        votes = session.scalar(select(func.count(Vote.id)))
+    if votes:
+        what = "corrected answers" if args.format == "sft" else "votes that carry a preference"
+        print(f"warning: 0 rows written to {path}: none of the {votes} votes has {what}", file=sys.stderr)
+        return
+    print(
+        f"warning: 0 rows written to {path}: {config.db_url} has no votes yet (annotators vote in the app: "
+        "make app). Is this the database the app writes to?",
+        file=sys.stderr,
+    )
+    if not args.allow_empty:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import numpy as np
 from sklearn.metrics import cohen_kappa_score
 from statsmodels.stats.inter_rater import aggregate_raters, fleiss_kappa
 
-from annotation_app.records import VoteRecord
+from annotation_app.records import CandidateInfo, VoteRecord
 
 DIRECTIONS = ("a", "tie", "b", "both_bad")
 # Ordinal preference scale for Krippendorff's ordinal alpha (both_bad has no place on it).
@@ -23,11 +23,31 @@ ORDINAL = {"a_much_better": 0, "a_better": 1, "tie": 2, "b_better": 3, "b_much_b
 
 
 @dataclass(frozen=True)
+class DisagreementVote:
+    """One annotator's vote on a disputed item, as they saw it: the item's answers are numbered 1 (candidate a)
+    and 2 (candidate b), and either could have been shown on the left (A)."""
+
+    annotator: str
+    displayed_choice: str  # what they clicked: a… = the answer shown as A (left)
+    left_answer: int  # 1 or 2: the answer shown as A
+    preferred_answer: int | None  # 1 or 2: the answer the vote prefers; None for tie / both bad
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    item_id: int
+    prompt: str
+    answers: tuple[CandidateInfo, CandidateInfo]  # answer 1, answer 2 (full texts)
+    votes: tuple[DisagreementVote, ...]
+    distinct: int  # how many different preference directions
+
+
+@dataclass(frozen=True)
 class QCReport:
     annotators: list[dict]
     agreement: dict
     cohen_pairs: list[dict]
-    disagreements: list[dict]
+    disagreements: list[Disagreement]
     win_rates: list[dict]
 
 
@@ -166,8 +186,18 @@ def agreement_summary(records: Sequence[VoteRecord]) -> dict:
     }
 
 
-def disagreements(records: Sequence[VoteRecord], snippet_chars: int = 80) -> list[dict]:
-    """Items whose annotators chose different preference directions, most split first."""
+def _as_seen(record: VoteRecord) -> DisagreementVote:
+    return DisagreementVote(
+        annotator=record.annotator,
+        displayed_choice=record.displayed_choice,
+        left_answer=1 if record.left_candidate_id == record.candidate_a.id else 2,
+        preferred_answer={"a": 1, "b": 2}.get(record.direction),
+    )
+
+
+def disagreements(records: Sequence[VoteRecord]) -> list[Disagreement]:
+    """Items whose annotators chose different preference directions, most split first, with both answers in
+    full and each vote as its annotator saw it (which answer was on the left, what they clicked)."""
     by_item: dict[int, list[VoteRecord]] = defaultdict(list)
     for record in originals(records):
         by_item[record.item_id].append(record)
@@ -175,16 +205,17 @@ def disagreements(records: Sequence[VoteRecord], snippet_chars: int = 80) -> lis
     for item_id, votes in by_item.items():
         directions = {r.direction for r in votes}
         if len(directions) > 1:
+            first = votes[0]
             rows.append(
-                {
-                    "item_id": item_id,
-                    "prompt": votes[0].prompt[:snippet_chars],
-                    "models": f"{votes[0].candidate_a.model_name} / {votes[0].candidate_b.model_name}",
-                    "votes": "; ".join(f"{r.annotator}: {r.choice}" for r in votes),
-                    "distinct": len(directions),
-                }
+                Disagreement(
+                    item_id=item_id,
+                    prompt=first.prompt,
+                    answers=(first.candidate_a, first.candidate_b),
+                    votes=tuple(_as_seen(r) for r in votes),
+                    distinct=len(directions),
+                )
             )
-    return sorted(rows, key=lambda row: (-row["distinct"], row["item_id"]))
+    return sorted(rows, key=lambda row: (-row.distinct, row.item_id))
 
 
 # ------------------------------------------------------------ win rates

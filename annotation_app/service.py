@@ -16,11 +16,7 @@ from annotation_app.config import AppConfig
 from annotation_app.passwords import hash_password, verify_password
 from annotation_app.records import SWAPPED_CHOICE, assignment_status_counts, load_vote_records
 from annotation_app.storage import (
-    CHOICES,
-    CRITERIA,
-    FLAG_TYPES,
     ROLES,
-    SEVERITIES,
     Annotator,
     Assignment,
     Candidate,
@@ -35,13 +31,11 @@ from annotation_app.storage import (
     utcnow,
     write_lock,
 )
+from annotation_app.vocabulary import CHOICES, CRITERIA, FLAG_TYPES, SEVERITIES, SIDES
 from shared.text import normalize_turkish
 
 if TYPE_CHECKING:  # qc pulls in sklearn/statsmodels; loaded only when a report is asked for
     from annotation_app.qc import QCReport
-
-SIDES = ("A", "B")  # A = left, B = right, as displayed
-
 
 # ---------------------------------------------------------------- hot-path statements
 # Built once with bind parameters: constructing them per request cost more CPU than running them.
@@ -217,9 +211,18 @@ class AnnotationService:
             return self._next_task(session, _annotator(session, username))
 
     def next_screen(self, username: str) -> Screen:
-        """`next_task` and `progress` in one transaction (what the UI shows on load)."""
+        """`next_task` and `progress` in one transaction (what the UI shows when the user asks for a task)."""
         with self._writing() as session:
             return self._screen(session, _annotator(session, username))
+
+    def open_screen(self, username: str) -> Screen:
+        """What the page shows when it opens: the user's pending task, else a new one; an admin gets a new task
+        only by asking for it (`next_screen`), so opening the admin view takes no annotator's place on an item."""
+        with self._writing() as session:
+            annotator = _annotator(session, username)
+            if annotator.role == "admin" and self._pending(session, annotator) is None:
+                return Screen(None, self._progress(session, annotator))
+            return self._screen(session, annotator)
 
     def _screen(self, session: Session, annotator: Annotator, result: VoteResult | None = None) -> Screen:
         return Screen(self._next_task(session, annotator), self._progress(session, annotator), result)

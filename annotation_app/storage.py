@@ -34,18 +34,17 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    inspect,
     make_url,
     select,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
 
+from annotation_app.vocabulary import CHOICES, CRITERIA, FLAG_TYPES, SEVERITIES
+
 ROLES = ("annotator", "admin")
 ASSIGNMENT_STATUSES = ("pending", "done", "skipped")
-CHOICES = ("a_much_better", "a_better", "tie", "b_better", "b_much_better", "both_bad")
-CRITERIA = ("dogruluk", "guvenlik", "uygulanabilirlik", "aciklik")
-FLAG_TYPES = ("wrong_dose_unit", "phi_ignored", "banned_ingredient", "wrong_region_season", "dangerous_practice")
-SEVERITIES = ("low", "medium", "critical")
 GOLD_MODEL = "gold_reference"
 GOLD_REJECTED_MODEL = "gold_rejected"
 
@@ -235,9 +234,9 @@ def _configure_sqlite(engine: Engine) -> None:
 def make_engine(url: str) -> Engine:
     """Engine for `url`; SQLite files get WAL, foreign keys and immediate write transactions."""
     is_sqlite = url.startswith("sqlite")
-    database = make_url(url).database
-    if is_sqlite and database and database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    file = sqlite_file(url)
+    if file is not None:
+        file.parent.mkdir(parents=True, exist_ok=True)
     kwargs = {"connect_args": {"check_same_thread": False, "timeout": 30}} if is_sqlite else {}
     engine = create_engine(url, **kwargs)
     if is_sqlite:
@@ -305,6 +304,29 @@ def write_lock(sessions: sessionmaker) -> AbstractContextManager:
     key = str(engine.url)
     with _WRITE_LOCKS_GUARD:
         return _WRITE_LOCKS.setdefault(key, threading.Lock())
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file behind a SQLite URL; None for other databases and in-memory SQLite."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
+def database_exists(url: str) -> bool:
+    """Whether `url` holds an app database already (schema applied). Creates nothing: a missing SQLite file
+    stays missing."""
+    file = sqlite_file(url)
+    if file is not None and not file.is_file():
+        return False
+    if make_url(url).get_backend_name() == "sqlite" and file is None:
+        return False  # in-memory: new on every connection
+    engine = create_engine(url)
+    try:
+        return inspect(engine).has_table(SchemaVersion.__tablename__)
+    finally:
+        engine.dispose()
 
 
 def open_database(url: str) -> sessionmaker:

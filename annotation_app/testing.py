@@ -16,6 +16,7 @@ import yaml
 from annotation_app.config import AppConfig
 from annotation_app.content import add_candidate, add_gold_item, build_items, upsert_prompt
 from annotation_app.service import AnnotationService
+from annotation_app.vocabulary import FLAG_TYPES
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 OFFLINE_ENV = {
@@ -122,26 +123,11 @@ def stop_server(process: subprocess.Popen) -> None:
 def submit_vote_args(
     assignment_id: int, choice: str = "a_better", *, comment: str = "", correction: str = "Düzeltilmiş cevap."
 ) -> list:
-    """Positional arguments of the /submit_vote endpoint: a full vote (8 ratings, one flag, one correction)."""
-    return [
-        assignment_id,
-        choice,
-        5,
-        4,
-        4,
-        5,
-        2,
-        1,
-        3,
-        3,
-        [],
-        "medium",
-        ["wrong_dose_unit"],
-        "critical",
-        "B",
-        correction,
-        comment,
-    ]
+    """Positional arguments of the /submit_vote endpoint: a full vote (8 ratings, one critical flag on B, one
+    correction); see `annotation_app.ui.RESET_VALUES` for the order."""
+    ratings = [5, 4, 4, 5, 2, 1, 3, 3]  # A then B, in CRITERIA order
+    flags = ["none"] * len(FLAG_TYPES) + [{"wrong_dose_unit": "critical"}.get(f, "none") for f in FLAG_TYPES]
+    return [assignment_id, choice, *ratings, *flags, "B", correction, comment]
 
 
 def login(url: str, username: str, password: str):

@@ -67,32 +67,15 @@ def add_noop_endpoint(demo, service) -> None:
     """/bench_noop: the inputs, outputs and queue setting of /submit_vote; checks the login, touches no database."""
     import gradio as gr
 
-    from annotation_app.ui import _user
+    from annotation_app.service import Progress, Screen, Task
+    from annotation_app.ui import _user, screen_outputs
 
     submit = next(fn for fn in demo.fns.values() if fn.api_name == "submit_vote")
 
-    def noop(
-        assignment,
-        choice,
-        dogruluk_a,
-        guvenlik_a,
-        uygulanabilirlik_a,
-        aciklik_a,
-        dogruluk_b,
-        guvenlik_b,
-        uygulanabilirlik_b,
-        aciklik_b,
-        flags_a,
-        severity_a,
-        flags_b,
-        severity_b,
-        correction_side,
-        correction,
-        comment,
-        request: gr.Request,
-    ):
+    def noop(request: gr.Request, assignment, *form):
         _user(request)
-        return assignment, "soru", "meta", "cevap a", "cevap b", "İlerleme: **0 / 0**", "Oyunuz kaydedildi."
+        task = Task(int(assignment), "soru", "buğday", "Konya", "ilkbahar", "sebze", "cevap a", "cevap b")
+        return screen_outputs(Screen(task, Progress(0, 0)), "Oyunuz kaydedildi.")
 
     noop.__annotations__["request"] = gr.Request  # a real class: `gr` is not a global here for Gradio to resolve
     gr.Button(visible=False).click(

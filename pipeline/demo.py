@@ -13,6 +13,7 @@ import os
 import sys
 import time
 
+from annotation_app.config import DEFAULT_DB_PATH
 from pipeline.stages import ACCELERATE, REPO_ROOT, Stage, run_stages, with_app_export
 
 # Per scale: model size and steps per stage. `full` is the documented demo (<= 15 min on 2 cores); `fast` is the
@@ -37,7 +38,7 @@ def stages(scale: str, root: str) -> list[Stage]:
     art = f"{root}/artifacts"
     runs = f"{root}/runs"
     base, sft, rm = f"{art}/tiny-llama", f"{art}/sft/tiny", f"{art}/reward/tiny"
-    db = f"sqlite:///{art}/annotation/demo.db"
+    db = f"sqlite:///{root}/{DEFAULT_DB_PATH}"  # the app's own database, so `make app` shows these candidates
     export = f"{art}/annotation/dpo_export.jsonl"
     common = ["--runs_dir", runs]
     py = [sys.executable, "-m"]
@@ -82,6 +83,8 @@ def stages(scale: str, root: str) -> list[Stage]:
                 base,
                 "--prompts",
                 "data/prompts/annotation.jsonl",
+                "--gold",
+                "data/prompts/annotation_gold.jsonl",
                 "--n",
                 "1",
                 "--limit",
@@ -91,7 +94,11 @@ def stages(scale: str, root: str) -> list[Stage]:
             ],
             [db],
         ),
-        Stage("app export", [*py, "annotation_app.export", "--db", db, "--format", "dpo", "--out", export], [export]),
+        Stage(  # before anyone has voted: an empty export, on purpose (make app, then make round)
+            "app export",
+            [*py, "annotation_app.export", "--db", db, "--format", "dpo", "--out", export, "--allow-empty"],
+            [export],
+        ),
         Stage(
             "reward model",
             lambda: [
@@ -261,6 +268,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"  Stage summary:     {art}/demo_summary.json")
     print(f"  TensorBoard:       make tensorboard   (or: tensorboard --logdir {runs})")
     print("  Annotation app:    make app   (demo admin credentials are printed there once)")
+    print("  App export:        empty until annotators vote (make app); then make round trains on their votes")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 re-evaluate → generate the next candidates into the app. `make round` (or `python -m pipeline.round`).
 
 Works on the demo's outputs by default (`--root` as for `pipeline.demo`): the app database
-<root>/artifacts/annotation/demo.db and the SFT model <root>/artifacts/sft/tiny. The round's models, exports and
+<root>/artifacts/annotation/annotation.db (the app's default) and the SFT model <root>/artifacts/sft/tiny. The round's models, exports and
 report go to <root>/artifacts/rounds/<name>/, its TensorBoard runs to <root>/runs/rounds/<name>/. `--scale`
 picks the demo scale's training steps and evaluation limits.
 """
@@ -14,6 +14,7 @@ import os
 import sys
 import time
 
+from annotation_app.config import DEFAULT_DB_PATH
 from pipeline.demo import SCALES
 from pipeline.stages import ACCELERATE, REPO_ROOT, Stage, jsonl_rows, run_stages, with_app_export
 
@@ -124,7 +125,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m pipeline.round", description=__doc__)
     parser.add_argument("--root", default=".", help="where the demo's artifacts/ and runs/ are (relative to the repo)")
     parser.add_argument("--scale", choices=sorted(SCALES), default=os.environ.get("DEMO_SCALE", "full"))
-    parser.add_argument("--db", default=None, help="app database URL (default: the demo's)")
+    parser.add_argument("--db", default=None, help="app database URL (default: the app's, under --root)")
     parser.add_argument("--sft", default=None, help="the SFT model the round starts from (default: the demo's)")
     parser.add_argument("--prompts", default="data/prompts/annotation.jsonl")
     parser.add_argument("--limit", type=int, default=None, help="next candidates for the first N prompts only")
@@ -132,7 +133,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--reward_steps", type=int, default=None, help="default: the scale's")
     parser.add_argument("--dpo_steps", type=int, default=None, help="default: the scale's")
     args = parser.parse_args(argv)
-    args.db = args.db or f"sqlite:///{args.root}/artifacts/annotation/demo.db"
+    args.db = args.db or f"sqlite:///{args.root}/{DEFAULT_DB_PATH}"
     args.sft = args.sft or f"{args.root}/artifacts/sft/tiny"
     out = round_dir(args)
     summary = run_stages(round_stages(args), REPO_ROOT / out / "logs", title="round")

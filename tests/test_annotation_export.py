@@ -4,6 +4,7 @@ import csv
 import json
 
 import pytest
+from sqlalchemy import text
 
 from annotation_app import export
 from annotation_app.config import AppConfig
@@ -55,6 +56,42 @@ def test_dpo_export_excludes_ties_both_bad_and_critical_chosen(voted):
     (correction,) = [r for r in rows if r["meta"]["source"] == "annotator_correction"]
     assert (correction["chosen"], correction["rejected"], correction["strength"]) == (CORRECTED, tasks[4].answer_b, 2)
     assert all(r["defect"] == "" and r["category"] == "bitki_koruma" for r in rows)
+
+
+def test_critical_flags_fill_the_defect_and_each_flag_keeps_its_severity(tmp_path):
+    """Two flags on one rejected answer: the critical one names the defect (phi_ignored → unsafe_practice), the
+    medium one does not; the raw export keeps both with their own severities."""
+    config = AppConfig(
+        db_url=f"sqlite:///{tmp_path / 'app.db'}", annotators_per_item=1, gold_share=0.0, swap_repeat_share=0.0
+    )
+    service = AnnotationService.from_config(config)
+    seed_database(service, 2)
+    service.add_user("ali", "parola-123")
+    service.add_user("yonetici", "parola-123", role="admin")
+    for flags in ({"phi_ignored": "critical", "wrong_dose_unit": "medium"}, {"wrong_dose_unit": "medium"}):
+        task = service.next_task("ali")
+        service.submit_vote("ali", VoteInput(task.assignment_id, "a_much_better", flags={"B": flags}))
+    by_defect = {r["defect"]: r for r in service.export_rows("yonetici", "dpo")}
+    assert set(by_defect) == {"unsafe_practice", ""}
+    assert by_defect["unsafe_practice"]["meta"]["critical_safety"] is True
+    assert "critical_safety" not in by_defect[""]["meta"]
+    kto = sorted((r["label"], r["defect"]) for r in service.export_rows("yonetici", "kto"))
+    assert kto == [(False, ""), (False, "unsafe_practice"), (True, ""), (True, "")]
+    raw = service.export_rows("yonetici", "raw")
+    assert [r["right_flags"] for r in raw] == ["phi_ignored:critical,wrong_dose_unit:medium", "wrong_dose_unit:medium"]
+    assert [r["left_flags"] for r in raw] == ["", ""]
+
+
+def test_critical_defect_prefers_the_most_flagged_defect():
+    from tests.test_annotation_qc import record
+
+    votes = [
+        record(1, "r1", "a_better", flags=((3, "wrong_dose_unit", "critical"), (3, "phi_ignored", "medium"))),
+        record(1, "r2", "a_better", flags=((3, "phi_ignored", "critical"), (3, "dangerous_practice", "critical"))),
+    ]
+    assert export.critical_defect(votes, 3) == "unsafe_practice"  # 2 × unsafe_practice against 1 × wrong_dose_unit
+    assert export.critical_defect(votes[:1], 3) == "wrong_dose_unit"
+    assert export.critical_defect(votes, 2) == ""
 
 
 def test_kto_export_labels(voted):
@@ -110,12 +147,15 @@ def test_raw_export_records_display_order_timing_and_choice(voted):
     assert first["time_spent_ms"] >= 0 and first["shown_at"] <= first["created_at"]
     swapped = first["left_candidate_id"] != first["candidate_a_id"]
     assert first["choice"] == ("b_much_better" if swapped else "a_much_better")
+    corrected = rows[4]  # the correction was written for answer B, shown on the right
+    assert (corrected["right_correction"], corrected["left_correction"], corrected["corrections"]) == (CORRECTED, "", 1)
 
 
 @pytest.mark.parametrize("payload", INJECTIONS)
 def test_csv_cells_that_look_like_formulas_are_neutralised(payload, tmp_path):
     path = export.write_rows([{"comment": payload, "n": 3, "safe": "buğday"}], tmp_path / "raw.csv")
-    with path.open(encoding="utf-8", newline="") as handle:
+    assert path.read_bytes().startswith(b"\xef\xbb\xbf")  # the UTF-8 byte-order mark Excel needs for ğ, ş, ı
+    with path.open(encoding="utf-8-sig", newline="") as handle:
         (row,) = list(csv.DictReader(handle))
     assert row["comment"] == "'" + payload and row["safe"] == "buğday" and row["n"] == "3"
 
@@ -125,6 +165,34 @@ def test_export_cli_writes_csv(voted, tmp_path, capsys):
     out = tmp_path / "votes.csv"
     export.main(["--format", "raw", "--out", str(out), "--db", service.config.db_url])
     assert json.loads(capsys.readouterr().out)["rows"] == 5
-    with out.open(encoding="utf-8", newline="") as handle:
-        comments = [row["comment"] for row in csv.DictReader(handle)]
-    assert "'" + INJECTIONS[0] in comments
+    with out.open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert "'" + INJECTIONS[0] in [row["comment"] for row in rows]
+    assert CORRECTED in [row["right_correction"] for row in rows]
+
+
+def test_export_cli_refuses_a_missing_database_and_an_empty_one(tmp_path, capsys):
+    out = tmp_path / "dpo.jsonl"
+    missing = tmp_path / "yok" / "annotation.db"
+    with pytest.raises(SystemExit, match="no annotation database") as exit_info:
+        export.main(["--format", "dpo", "--out", str(out), "--db", f"sqlite:///{missing}"])
+    assert exit_info.value.code != 0
+    assert not missing.exists() and not missing.parent.exists() and not out.exists()
+
+    empty = AnnotationService.from_config(AppConfig(db_url=f"sqlite:///{tmp_path / 'empty.db'}"))
+    seed_database(empty, 2)  # candidates, no votes yet (as after `make demo`)
+    with pytest.raises(SystemExit) as exit_info:
+        export.main(["--format", "dpo", "--out", str(out), "--db", empty.config.db_url])
+    captured = capsys.readouterr()
+    assert exit_info.value.code == 1 and json.loads(captured.out)["rows"] == 0 and "no votes yet" in captured.err
+    export.main(["--format", "dpo", "--out", str(out), "--db", empty.config.db_url, "--allow-empty"])  # the demo
+    assert "no votes yet" in capsys.readouterr().err and out.read_text() == ""
+
+
+def test_export_cli_warns_when_votes_give_no_rows(voted, tmp_path, capsys):
+    service, _ = voted
+    with service.sessions.begin() as session:
+        session.execute(text("DELETE FROM corrections"))
+    export.main(["--format", "sft", "--out", str(tmp_path / "sft.jsonl"), "--db", service.config.db_url])
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["rows"] == 0 and "none of the 5 votes has corrected answers" in captured.err

@@ -25,6 +25,7 @@ def record(
     assignment_id=None,
     seconds=10,
     flags=(),
+    swapped=False,
 ):
     a = CandidateInfo(2 * item, models[0], "", f"cevap a {item}")
     b = CandidateInfo(2 * item + 1, models[1], "", f"cevap b {item}")
@@ -43,7 +44,7 @@ def record(
         annotator=annotator,
         candidate_a=a,
         candidate_b=b,
-        left_candidate_id=a.id,
+        left_candidate_id=b.id if swapped else a.id,
         choice=choice,
         time_spent_ms=seconds * 1000,
         comment="",
@@ -118,8 +119,20 @@ def test_annotator_stats_gold_accuracy_and_median_time():
 def test_disagreements_list_split_items_only():
     records = two_raters(["a_better", "tie", "b_better"], ["a_much_better", "b_better", "b_better"])
     rows = qc.disagreements(records)
-    assert [row["item_id"] for row in rows] == [1]
-    assert "r1: tie" in rows[0]["votes"] and "r2: b_better" in rows[0]["votes"]
+    assert [row.item_id for row in rows] == [1]
+    assert [(v.annotator, v.displayed_choice, v.preferred_answer) for v in rows[0].votes] == [
+        ("r1", "tie", None),
+        ("r2", "b_better", 2),
+    ]
+    assert [a.text for a in rows[0].answers] == ["cevap a 1", "cevap b 1"] and rows[0].prompt == "soru 1"
+
+
+def test_disagreements_show_each_vote_as_its_annotator_saw_it():
+    # both clicked "B daha iyi", but r2 saw the answers swapped: stored b_better vs a_better, a real disagreement
+    records = [record(7, "r1", "b_better"), record(7, "r2", "a_better", swapped=True)]
+    (row,) = qc.disagreements(records)
+    seen = [(v.annotator, v.displayed_choice, v.left_answer, v.preferred_answer) for v in row.votes]
+    assert seen == [("r1", "b_better", 1, 2), ("r2", "b_better", 2, 1)]
 
 
 def test_bradley_terry_recovers_a_known_ratio():

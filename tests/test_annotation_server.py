@@ -22,6 +22,14 @@ pytestmark = pytest.mark.slow
 PASSWORD = "parola-123"
 XSS = "<img src=x onerror=alert(1)><script>alert(1)</script>"
 N_CONCURRENT = 20
+NOTICE, ERROR = 6, 7  # outputs: assignment, question, meta, answer A, answer B, progress, notice, error, take-task
+
+
+def status(outputs) -> str:
+    """ "saved" / "already saved" from a submit's notice, or the refusal shown next to the button."""
+    if outputs[ERROR]:
+        return outputs[ERROR]
+    return "already saved" if "zaten kaydedilmişti" in outputs[NOTICE] else "saved"
 
 
 def make_config(db_path) -> AppConfig:
@@ -47,14 +55,14 @@ def test_login_fetch_vote_and_export(server):
     with pytest.raises(ValueError):
         login(url, "ali", "yanlis-parola")
     ali = login(url, "ali", PASSWORD)
-    assignment_id, prompt, meta, answer_a, answer_b, progress, _ = ali.predict(api_name="/next_task")
+    assignment_id, prompt, meta, answer_a, answer_b, progress, *_ = ali.predict(api_name="/next_task")
     assert "soru" in prompt and "Ürün:" in meta and answer_a and answer_b and "/" in progress
     after = ali.predict(
         *submit_vote_args(assignment_id, "a_much_better", comment="Güzel cevap"), api_name="/submit_vote"
     )
-    assert after[-1] == "Oyunuz kaydedildi." and after[0] != assignment_id
+    assert status(after) == "saved" and "Oyunuz kaydedildi" in after[NOTICE] and after[0] != assignment_id
     again = ali.predict(*submit_vote_args(assignment_id, "b_better"), api_name="/submit_vote")
-    assert again[-1] == "Bu görev için oyunuz zaten kaydedilmişti."
+    assert status(again) == "already saved"
     with service.sessions() as session:
         vote = session.scalar(select(Vote).where(Vote.assignment_id == assignment_id))
         assert vote.comment == "Güzel cevap" and len(vote.ratings) == 8 and len(vote.corrections) == 1
@@ -62,7 +70,8 @@ def test_login_fetch_vote_and_export(server):
 
     admin = login(url, "yonetici", PASSWORD)
     annotators, agreement, *_ = admin.predict(api_name="/admin_report")
-    assert "ali" in [row[0] for row in annotators["data"]] and "fleiss_kappa" in agreement
+    assert annotators["headers"][:2] == ["Etiketleyici", "Oy"] and "ali" in [row[0] for row in annotators["data"]]
+    assert [row[0] for row in agreement["data"]][0] == "Fleiss kappa"
     sft_file = admin.predict("sft", False, api_name="/export")
     with open(sft_file, encoding="utf-8") as handle:
         assert "Düzeltilmiş cevap." in handle.read()
@@ -98,7 +107,7 @@ def test_xss_payload_comes_back_as_text(server):
         xss_user = session.scalar(select(Annotator).where(Annotator.username == "xss"))
         session.add(Assignment(item=item, annotator=xss_user, left_candidate_id=first.id, right_candidate_id=second.id))
     client = login(url, "xss", PASSWORD)
-    _, prompt_md, meta, answer_a, answer_b, _, _ = client.predict(api_name="/next_task")
+    _, prompt_md, meta, answer_a, answer_b, *_ = client.predict(api_name="/next_task")
     for shown in (prompt_md, meta, answer_a, answer_b):
         assert "<script>" not in shown and "<img" not in shown
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in shown
@@ -108,14 +117,16 @@ def test_oversized_inputs_are_refused_with_a_message(server):
     url, service = server
     client = login(url, "veli", PASSWORD)
     task = client.predict(api_name="/next_task")[0]
-    with pytest.raises(AppError, match=r"Yorum çok uzun: 2001 karakter \(en fazla 2000\)"):
-        client.predict(*submit_vote_args(task, comment="ç" * 2001), api_name="/submit_vote")
-    with pytest.raises(AppError, match="düzeltilmiş cevap çok uzun"):
-        client.predict(*submit_vote_args(task, correction="x" * 8001), api_name="/submit_vote")
-    with pytest.raises(AppError, match="tercih"):
-        client.predict(*submit_vote_args(task, choice=None), api_name="/submit_vote")
+    refusals = [
+        client.predict(*submit_vote_args(task, **wrong), api_name="/submit_vote")
+        for wrong in ({"comment": "ç" * 2001}, {"correction": "x" * 8001}, {"choice": None})
+    ]
+    assert "Yorum çok uzun: 2001 karakter (en fazla 2000)" in status(refusals[0])
+    assert "düzeltilmiş cevap çok uzun: 8001 karakter" in status(refusals[1])
+    assert "Lütfen bir tercih seçin" in status(refusals[2])
     with service.sessions() as session:
         assert session.get(Assignment, task).vote is None
+    assert client.predict(*submit_vote_args(task), api_name="/submit_vote")[0] != task  # then a good one goes in
 
 
 def _annotate(url: str, username: str, votes: int) -> list[tuple[int, str]]:
@@ -123,11 +134,11 @@ def _annotate(url: str, username: str, votes: int) -> list[tuple[int, str]]:
     client = login(url, username, PASSWORD)
     task = client.predict(api_name="/next_task")[0]
     twins = [client.submit(*submit_vote_args(task), api_name="/submit_vote") for _ in range(2)]
-    results = [(task, job.result()[-1]) for job in twins]
+    results = [(task, status(job.result())) for job in twins]
     task = client.predict(api_name="/next_task")[0]
     for _ in range(votes - 1):
         outputs = client.predict(*submit_vote_args(task, "b_better"), api_name="/submit_vote")
-        results.append((task, outputs[-1]))
+        results.append((task, status(outputs)))
         task = outputs[0]
     return results
 
@@ -139,8 +150,8 @@ def test_twenty_concurrent_annotators_store_every_vote_exactly_once(server):
         outcomes = list(pool.map(lambda user: _annotate(url, user, votes=4), users))
     for user_results in outcomes:
         statuses = [status for _, status in user_results]
-        assert sorted(statuses[:2]) == ["Bu görev için oyunuz zaten kaydedilmişti.", "Oyunuz kaydedildi."]
-        assert statuses[2:] == ["Oyunuz kaydedildi."] * 3
+        assert sorted(statuses[:2]) == ["already saved", "saved"]
+        assert statuses[2:] == ["saved"] * 3
     submitted = {assignment for user_results in outcomes for assignment, _ in user_results}
     assert len(submitted) == 4 * N_CONCURRENT
     with service.sessions() as session:
@@ -206,6 +217,6 @@ def test_database_survives_sigkill_mid_session(tmp_path):
     try:
         client = login(url, users[0], PASSWORD)
         task = client.predict(api_name="/next_task")[0]
-        assert client.predict(*submit_vote_args(task), api_name="/submit_vote")[-1] == "Oyunuz kaydedildi."
+        assert status(client.predict(*submit_vote_args(task), api_name="/submit_vote")) == "saved"
     finally:
         stop_server(process)

@@ -17,6 +17,7 @@ from annotation_app.passwords import hash_password, verify_password
 from annotation_app.service import AnnotationService, ValidationError, VoteInput
 from annotation_app.storage import (
     SCHEMA_VERSION,
+    Annotator,
     Assignment,
     Correction,
     Flag,
@@ -158,6 +159,19 @@ def test_vote_and_next_returns_the_following_screen_in_one_step(service):
     with service.sessions() as session:
         assert session.get(Assignment, screen.task.assignment_id).status == "skipped"
         assert session.scalar(select(func.count(Rating.id))) == 8
+
+
+def test_opening_the_app_gives_an_annotator_a_task_and_an_admin_none_until_asked(service):
+    assert service.open_screen("ali").task is not None
+    opened = service.open_screen("yonetici")
+    assert opened.task is None and opened.progress.total == 6
+    with service.sessions() as session:
+        assert (
+            session.scalar(select(func.count(Assignment.id)).join(Annotator).where(Annotator.username == "yonetici"))
+            == 0
+        )
+    asked = service.next_screen("yonetici")  # the admin asks for a task: gets one, and keeps it on reopening
+    assert asked.task is not None and service.open_screen("yonetici").task == asked.task
 
 
 def test_gold_items_are_mixed_in_hidden(tmp_path):
@@ -376,3 +390,33 @@ def test_reads_do_not_wait_for_a_writer_and_threads_store_each_vote_once(tmp_pat
     assert {r.vote_id for r in results if r.already_recorded} == {r.vote_id for r in results if not r.already_recorded}
     with svc.sessions() as session:
         assert session.scalar(select(func.count(Vote.id))) == 40
+
+
+# ------------------------------------------------------------ vocabulary and layers
+
+
+def test_flag_vocabulary_speaks_the_project_taxonomy():
+    from annotation_app import vocabulary
+    from shared.taxonomy import CRITICAL_SAFETY_DEFECTS, DEFECTS
+
+    assert set(vocabulary.FLAG_DEFECTS) == set(vocabulary.FLAG_TYPES)
+    assert set(vocabulary.FLAG_DEFECTS.values()) <= set(DEFECTS)
+    assert {"wrong_dose_unit", "unsafe_practice"} <= set(vocabulary.FLAG_DEFECTS.values()) & CRITICAL_SAFETY_DEFECTS
+    assert vocabulary.CRITICAL in vocabulary.SEVERITIES
+
+
+def test_the_ui_reads_its_vocabulary_from_a_module_that_is_neither_storage_nor_service():
+    import ast
+    from pathlib import Path
+
+    def imported(module: str) -> set[str]:
+        tree = ast.parse(Path(f"annotation_app/{module}.py").read_text(encoding="utf-8"))
+        return {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)} | {
+            alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
+        }
+
+    ui = imported("ui")
+    assert "annotation_app.vocabulary" in ui
+    assert not ui & {"annotation_app.storage", "annotation_app.records"}
+    assert not {m for m in imported("vocabulary") if m.startswith("annotation_app")}
+    assert not {m for m in imported("presentation") if m in ("annotation_app.storage", "annotation_app.records")}

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from sqlalchemy import func, select
 
-from annotation_app.config import AppConfig
+from annotation_app.config import DEFAULT_DB_PATH, AppConfig
 from annotation_app.service import AnnotationService, VoteInput
 from annotation_app.storage import Candidate
 from pipeline.demo import loop_checks
@@ -92,7 +92,7 @@ def test_fast_demo_runs_the_whole_loop(tmp_path):
     assert "Demo finished" in result.stdout and "make tensorboard" in result.stdout
 
     # `make round` on the demo's outputs: two agronomists vote in the app DB, then one round closes the loop
-    db_url = f"sqlite:///{tmp_path / 'artifacts' / 'annotation' / 'demo.db'}"
+    db_url = f"sqlite:///{tmp_path / DEFAULT_DB_PATH}"
     service = AnnotationService.from_config(AppConfig(db_url=db_url, gold_share=0.0, swap_repeat_share=0.0))
     candidates_before = candidate_count(service)
     service.add_user("yonetici", "parola-123", role="admin")
