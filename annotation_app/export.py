@@ -18,10 +18,10 @@ from pathlib import Path
 from annotation_app.config import add_config_arguments, config_from_args
 from annotation_app.records import VoteRecord, load_vote_records
 from annotation_app.storage import CRITERIA, open_database
+from shared.data.csv_cells import to_cell
 
 FORMATS = ("dpo", "kto", "sft", "raw")
 CORRECTION_SOURCE = "annotator_correction"
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _by_item(records: Sequence[VoteRecord]) -> dict[int, list[VoteRecord]]:
@@ -203,19 +203,6 @@ def build_rows(records: Sequence[VoteRecord], fmt: str, system_prompt: str = "")
     raise ValueError(f"unknown export format {fmt!r}; expected one of {FORMATS}")
 
 
-def neutralise_formula(value: object) -> object:
-    """Prefix a quote to text a spreadsheet would run as a formula (= + - @ tab CR)."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
-    return value
-
-
-def _csv_cell(value: object) -> object:
-    if isinstance(value, dict | list):
-        value = json.dumps(value, ensure_ascii=False)
-    return neutralise_formula(value)
-
-
 def write_rows(rows: Sequence[dict], out: str | Path) -> Path:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -224,7 +211,8 @@ def write_rows(rows: Sequence[dict], out: str | Path) -> Path:
         with out.open("w", encoding="utf-8", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=fields)
             writer.writeheader()
-            writer.writerows({k: _csv_cell(v) for k, v in row.items()} for row in rows)
+            # JSON for lists/objects, formulas guarded; shared.data's CSV reader undoes both
+            writer.writerows({k: to_cell(v) for k, v in row.items()} for row in rows)
     else:
         with out.open("w", encoding="utf-8") as handle:
             handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)

@@ -3,6 +3,7 @@ conversational form."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from shared.data.validation import Rejects
@@ -31,3 +32,40 @@ def to_conversational_preference(row: dict[str, Any]) -> dict[str, Any]:
         "chosen": [{"role": "assistant", "content": row["chosen"]}],
         "rejected": [{"role": "assistant", "content": row["rejected"]}],
     }
+
+
+ANSWER_FIELDS = ("chosen", "rejected", "completion")
+
+
+def user_assistant(prompt: str, answer: str) -> list[dict[str, str]]:
+    return [{"role": "user", "content": prompt}, {"role": "assistant", "content": answer}]
+
+
+def reject_overlong(
+    rows: list[dict[str, Any]],
+    tokenizer,
+    max_length: int | None,
+    rejects: Rejects,
+    conversation: Callable[[str, str], list[dict[str, str]]] = user_assistant,
+) -> list[dict[str, Any]]:
+    """Plain rows (`prompt` + `chosen`/`rejected`, or `completion`) whose longest chat-templated conversation is
+    over `max_length` tokens go to rejects, counted: trainers would cut them (DPO, KTO) or drop them (reward)
+    silently, and a cut answer teaches a preference for its first part only."""
+    if not max_length:
+        return rows
+    kept = []
+    for row in rows:
+        longest = max(
+            len(
+                tokenizer.apply_chat_template(conversation(row["prompt"], row[name]), tokenize=True, return_dict=True)[
+                    "input_ids"
+                ]
+            )
+            for name in ANSWER_FIELDS
+            if name in row
+        )
+        if longest > max_length:
+            rejects.add(row, "max_length", f"{longest} tokens > max_length {max_length}")
+        else:
+            kept.append(row)
+    return kept

@@ -46,7 +46,10 @@ def _messages(record: dict, name: str = "messages") -> list[dict[str, str]]:
         role = message.get("role")
         if role not in ROLES:
             raise FieldError(f"{where}.role", f"unknown role {role!r} (use {', '.join(sorted(ROLES))})")
-        content = _text(message, "content")
+        try:
+            content = _text(message, "content")
+        except FieldError as exc:
+            raise FieldError(f"{where}.content", exc.reason) from None
         messages.append({"role": role, "content": content})
     if not any(m["role"] == "assistant" for m in messages):
         raise FieldError(name, "no assistant turn")
