@@ -9,7 +9,7 @@ import re
 import tempfile
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from shared.data import SCHEMAS, DataError, Rejects, load_examples, read_rows, to_cell
@@ -129,6 +129,10 @@ messages = st.lists(
     st.lists(messages, max_size=2),
     st.sampled_from(sorted(SCHEMAS)),
 )
+@example(
+    [{"defect": ["liste"], "prompt": "a", "chosen": "b", "rejected": "c"}], [], "preference"
+)  # a list where text belongs
+@example([], [[{"role": ["user"], "content": "a"}]], "sft")  # an unhashable role: TypeError before the fix
 def test_any_json_rows_are_either_examples_or_counted_rejects(values, conversations, schema):
     lines = [json.dumps(v, ensure_ascii=False) for v in values] + [json.dumps({"messages": m}) for m in conversations]
     with tempfile.TemporaryDirectory() as folder:
