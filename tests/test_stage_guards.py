@@ -142,3 +142,69 @@ def test_candidate_generation_never_stores_a_prompt_too_long_for_the_model(tiny_
     summary = json.loads(captured.out.strip().splitlines()[-1])
     assert summary["prompts"] == 1 and summary["refused_prompts"] == 1
     assert "prompt 'uzun' refused" in captured.err and "not stored" in captured.err
+
+
+def run_script_from(cwd, script: str, *args: str):
+    """A stage script run from `cwd` (absolute paths to the repo): the set-up a new user has right after cloning."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO_ROOT
+
+    return subprocess.run(
+        [sys.executable, str(REPO_ROOT / script), *map(str, args)],
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+@pytest.mark.slow
+def test_a_stage_before_make_tiny_model_says_how_to_build_it(tmp_path):
+    # Before: huggingface_hub's LocalEntryNotFoundError traceback ("outgoing traffic has been disabled").
+    from tests.conftest import REPO_ROOT
+
+    result = run_script_from(tmp_path, "sft/train.py", "--config", REPO_ROOT / "configs/sft/tiny.yaml")
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: model_name_or_path: artifacts/tiny-llama not found — build it with `make tiny-model`"
+    )
+    assert "Traceback" not in result.stderr
+
+
+BAD_SFT = {"messages": [{"role": "user", "content": "Soru?"}, {"role": "assistant", "content": ""}]}
+BAD_PAIR = {"prompt": "Soru?", "chosen": "Aynı.", "rejected": "Aynı."}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("script", "config", "row", "what"),
+    [
+        ("sft/train.py", "configs/sft/tiny.yaml", BAD_SFT, "sft"),
+        ("reward/train.py", "configs/reward/tiny.yaml", BAD_PAIR, "preference"),
+        ("rlhf/dpo.py", "configs/rlhf/dpo_tiny.yaml", BAD_PAIR, "preference"),
+    ],
+)
+def test_training_on_zero_usable_rows_stops_before_the_model_with_one_line(
+    tiny_model_dir, tmp_path, script, config, row, what
+):
+    # Before: a bare StopIteration from inside TRL, and the rejects (the reasons) were never written.
+    from tests.conftest import REPO_ROOT
+
+    data = tmp_path / "rows.jsonl"
+    data.write_text((json.dumps(row, ensure_ascii=False) + "\n") * 3, encoding="utf-8")
+    out = tmp_path / "out"
+    result = run_script_from(
+        REPO_ROOT,
+        script,
+        *("--config", config, "--model_name_or_path", tiny_model_dir, "--output_dir", out),
+        *("--train_data", data, "--eval_data", data, "--on_invalid", "skip", "--runs_dir", tmp_path / "runs"),
+    )
+    assert result.returncode != 0 and "StopIteration" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: 0 usable {what} rows from {data}: ") and f"reasons in {out}/rejects.jsonl" in last
+    assert len((out / "rejects.jsonl").read_text(encoding="utf-8").splitlines()) >= 3
+    assert not (out / "model.safetensors").exists()
