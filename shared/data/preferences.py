@@ -48,22 +48,19 @@ def reject_overlong(
     rejects: Rejects,
     conversation: Callable[[str, str], list[dict[str, str]]] = user_assistant,
 ) -> list[dict[str, Any]]:
-    """Plain rows (`prompt` + `chosen`/`rejected`, or `completion`) whose longest chat-templated conversation is
-    over `max_length` tokens go to rejects, counted: trainers would cut them (DPO, KTO) or drop them (reward)
-    silently, and a cut answer teaches a preference for its first part only."""
+    """Rows (`prompt` + `chosen`/`rejected`, or `completion`; plain text or TRL's conversational form) whose
+    longest chat-templated conversation is over `max_length` tokens go to rejects, counted: trainers would cut them
+    (DPO, KTO) or drop them (reward) silently, and a cut answer teaches a preference for its first part only."""
     if not max_length:
         return rows
+
+    def tokens(prompt, answer) -> int:
+        messages = [*prompt, *answer] if isinstance(prompt, list) else conversation(prompt, answer)
+        return len(tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True)["input_ids"])
+
     kept = []
     for row in rows:
-        longest = max(
-            len(
-                tokenizer.apply_chat_template(conversation(row["prompt"], row[name]), tokenize=True, return_dict=True)[
-                    "input_ids"
-                ]
-            )
-            for name in ANSWER_FIELDS
-            if name in row
-        )
+        longest = max(tokens(row["prompt"], row[name]) for name in ANSWER_FIELDS if name in row)
         if longest > max_length:
             rejects.add(row, "max_length", f"{longest} tokens > max_length {max_length}")
         else:
