@@ -43,6 +43,12 @@ def test_overlong_pairs_go_to_rejects_counted(tiny_model_dir):
     assert kept == [short, unpaired]
     assert [r["step"] for r in rejects.rows] == ["max_length"] and "> max_length 64" in rejects.rows[0]["reason"]
     assert reject_overlong([long], tokenizer, None, Rejects()) == [long]  # no limit: nothing dropped
+    conversational = {
+        "prompt": [{"role": "user", "content": long["prompt"]}],
+        "chosen": [{"role": "assistant", "content": long["chosen"]}],
+        "rejected": [{"role": "assistant", "content": long["rejected"]}],
+    }
+    assert reject_overlong([conversational], tokenizer, 64, Rejects()) == []  # TRL's form is measured the same
 
 
 def test_a_missing_local_model_is_one_line_naming_how_to_build_it(tmp_path, monkeypatch):
