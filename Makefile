@@ -11,7 +11,7 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 export GRADIO_ANALYTICS_ENABLED := False
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test test-fast lint tiny-model smollm2 data app tensorboard round clean
+.PHONY: install demo test test-fast test-kernels lint tiny-model smollm2 data app tensorboard round clean
 
 # Reinstalls only when pyproject.toml or constraints.txt change (idempotent, seconds when up to date).
 $(STAMP): pyproject.toml constraints.txt
@@ -26,12 +26,36 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# The browser test drives Debian's chromium (never a browser that a test tool downloads): installed with apt when
+# make runs as root, otherwise make stops here and says how — a missing browser is never a silently skipped test.
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	@if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
+		echo "make test needs Debian's chromium at $(CHROMIUM) for the browser test:" \
+			"run 'sudo apt-get install -y chromium' (make installs it itself when run as root on Debian)" >&2; \
+		exit 1; \
+	fi
+	DEBIAN_FRONTEND=noninteractive apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+
 # Every test, slow ones included; pytest exits non-zero on failures and on "no tests ran".
-test: $(STAMP) lint
+test: $(STAMP) $(CHROMIUM) lint
 	$(PY) -m pytest -q
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"
+
+# The learning tests (a loss falls, a score rises, the demo loop) under three CPU kernel settings: the default
+# (AMX where there is one), AVX-512 BF16 and AVX2 — other matmul kernels, other numbers. Run it when you change a
+# recipe or a learning test: an effect that holds on one CPU only is noise, not learning.
+KERNEL_SETTINGS := default AVX512_CORE_BF16 AVX2
+test-kernels: $(STAMP)
+	@failed=""; for isa in $(KERNEL_SETTINGS); do \
+		echo "== ONEDNN_MAX_CPU_ISA=$$isa"; \
+		if [ $$isa = default ]; then run="env -u ONEDNN_MAX_CPU_ISA"; else run="env ONEDNN_MAX_CPU_ISA=$$isa"; fi; \
+		$$run $(PY) -m pytest -q -m learning || failed="$$failed $$isa"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "learning tests failed under:$$failed" >&2; exit 1; fi
 
 tiny-model: $(STAMP)
 	$(PY) -m shared.tiny_model --out artifacts/tiny-llama --size small

@@ -24,10 +24,10 @@ from annotation_app.config import add_config_arguments, config_from_args
 from annotation_app.records import VoteRecord, load_vote_records
 from annotation_app.storage import Vote, database_exists, open_database
 from annotation_app.vocabulary import CRITERIA, CRITICAL, FLAG_DEFECTS
+from shared.data.csv_cells import to_cell
 
 FORMATS = ("dpo", "kto", "sft", "raw")
 CORRECTION_SOURCE = "annotator_correction"
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _by_item(records: Sequence[VoteRecord]) -> dict[int, list[VoteRecord]]:
@@ -233,19 +233,6 @@ def build_rows(records: Sequence[VoteRecord], fmt: str, system_prompt: str = "")
     raise ValueError(f"unknown export format {fmt!r}; expected one of {FORMATS}")
 
 
-def neutralise_formula(value: object) -> object:
-    """Prefix a quote to text a spreadsheet would run as a formula (= + - @ tab CR)."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
-    return value
-
-
-def _csv_cell(value: object) -> object:
-    if isinstance(value, dict | list):
-        value = json.dumps(value, ensure_ascii=False)
-    return neutralise_formula(value)
-
-
 def write_rows(rows: Sequence[dict], out: str | Path) -> Path:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -254,7 +241,8 @@ def write_rows(rows: Sequence[dict], out: str | Path) -> Path:
         with out.open("w", encoding="utf-8-sig", newline="") as handle:  # BOM: Excel then reads UTF-8
             writer = csv.DictWriter(handle, fieldnames=fields)
             writer.writeheader()
-            writer.writerows({k: _csv_cell(v) for k, v in row.items()} for row in rows)
+            # JSON for lists/objects, formulas guarded; shared.data's CSV reader undoes both
+            writer.writerows({k: to_cell(v) for k, v in row.items()} for row in rows)
     else:
         with out.open("w", encoding="utf-8") as handle:
             handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -18,7 +19,13 @@ from annotation_app.config import add_config_arguments, config_from_args
 from annotation_app.content import add_candidate, add_gold_item, build_items, import_prompts, missing_samples
 from annotation_app.storage import Prompt, open_database
 from shared.data import load_examples, read_rows
-from shared.generation import DEFAULT_SYSTEM_PROMPT, DecodingSettings, generate_answers
+from shared.generation import (
+    DEFAULT_SYSTEM_PROMPT,
+    DecodingSettings,
+    generate_answers,
+    prompt_token_limit,
+    too_long_prompts,
+)
 
 
 def model_name_of(path: str | Path) -> str:
@@ -29,6 +36,26 @@ def _load(path: str):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     return AutoModelForCausalLM.from_pretrained(path), AutoTokenizer.from_pretrained(path)
+
+
+def refuse_long_prompts(
+    rows: list[dict],
+    model_paths: list[str],
+    max_new_tokens: int,
+    system_prompt: str | None,
+    max_prompt_tokens: int | None = None,
+) -> tuple[list[dict], list[dict]]:
+    """(kept rows, refused prompts): a prompt too long for any of the models (its positions minus max_new_tokens,
+    or `max_prompt_tokens`) is refused before it is stored — never generated from, counted with its length."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    refused: dict[int, dict] = {}
+    for path in model_paths:
+        limit = prompt_token_limit(AutoConfig.from_pretrained(path), max_new_tokens, max_prompt_tokens)
+        texts = [row["prompt"] for row in rows]
+        for index, tokens in too_long_prompts(AutoTokenizer.from_pretrained(path), texts, limit, system_prompt).items():
+            refused.setdefault(index, {"id": rows[index]["id"], "tokens": tokens, "limit": limit, "model": path})
+    return [row for i, row in enumerate(rows) if i not in refused], list(refused.values())
 
 
 def generate_for_model(
@@ -91,9 +118,17 @@ def run(
     seed: int = 0,
     gold_file: str | None = None,
     limit: int | None = None,
+    max_prompt_tokens: int | None = None,
 ) -> dict:
+    rows = load_examples(prompts_file, "annotation_prompt")[:limit]
+    rows, refused = refuse_long_prompts(rows, model_paths, settings.max_new_tokens, system_prompt, max_prompt_tokens)
+    for prompt in refused:
+        print(
+            f"{prompts_file}: prompt {prompt['id']!r} refused: {prompt['tokens']} tokens, over the {prompt['limit']} "
+            f"that {prompt['model']} takes with {settings.max_new_tokens} new tokens; not stored",
+            file=sys.stderr,
+        )
     with sessions.begin() as session:
-        rows = load_examples(prompts_file, "annotation_prompt")[:limit]
         prompt_ids = [p.id for p in import_prompts(session, rows)]
         gold = [add_gold_item(session, row.data) for row in read_rows(gold_file)] if gold_file else []
     generated = {
@@ -104,7 +139,13 @@ def run(
     }
     with sessions.begin() as session:
         items = build_items(session, pairs_per_prompt, seed)
-    return {"prompts": len(prompt_ids), "gold_items": len(gold), "generated": generated, "new_items": items}
+    return {
+        "prompts": len(prompt_ids),
+        "refused_prompts": len(refused),
+        "gold_items": len(gold),
+        "generated": generated,
+        "new_items": items,
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -123,6 +164,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--system-prompt", default=DEFAULT_SYSTEM_PROMPT)
     parser.add_argument("--limit", type=int, default=None, help="only the first N prompts of the file")
+    parser.add_argument(
+        "--max-prompt-tokens",
+        type=int,
+        default=None,
+        help="refuse longer prompts (default: the model's max_position_embeddings minus --max-new-tokens)",
+    )
     add_config_arguments(parser)
     args = parser.parse_args(argv)
     config = config_from_args(args)
@@ -145,6 +192,7 @@ def main(argv: list[str] | None = None) -> None:
         seed=config.seed,
         gold_file=args.gold,
         limit=args.limit,
+        max_prompt_tokens=args.max_prompt_tokens,
     )
     print(json.dumps(summary, ensure_ascii=False))
 

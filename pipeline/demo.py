@@ -16,10 +16,21 @@ import time
 from annotation_app.config import DEFAULT_DB_PATH
 from pipeline.stages import ACCELERATE, REPO_ROOT, Stage, run_stages, with_app_export
 
-# Per scale: model size and steps per stage. `full` is the documented demo (<= 15 min on 2 cores); `fast` is the
-# smoke run `make test` uses (the <1M model, a few steps each, small evaluation limits).
+# Per scale: model size and steps per stage. `full` is the documented demo (<= 15 min on 2 cores), whose loop checks
+# must hold; `fast` is the smoke run `make test` uses (the <1M model, a few steps each, small evaluation limits),
+# whose checks are reported only.
 SCALES = {
-    "full": {"size": "small", "sft": 100, "reward": 70, "dpo": 40, "ppo": 10, "grpo": 48, "candidates": 24, "eval": []},
+    "full": {
+        "size": "small",
+        "sft": 100,
+        "reward": 70,
+        "dpo": 40,
+        "ppo": 10,
+        "grpo": 48,
+        "candidates": 24,
+        "eval": [],
+        "enforce_checks": True,
+    },
     "fast": {
         "size": "tiny",
         "sft": 12,
@@ -29,6 +40,7 @@ SCALES = {
         "grpo": 2,
         "candidates": 4,
         "eval": ["--max_mcq", "10", "--max_open_qa", "4", "--max_perplexity", "8", "--bootstrap_samples", "100"],
+        "enforce_checks": False,
     },
 }
 
@@ -204,8 +216,8 @@ ALIGNED = ("dpo", "ppo", "grpo")
 
 def loop_checks(results: dict) -> list[dict]:
     """What the loop should show: SFT ahead of base (MCQ accuracy, SFT-validation perplexity) and each aligned
-    model's mean reward-model score ahead of SFT on the held-out questions. Reported, not enforced: the fast
-    scale trains a few steps only."""
+    model's mean reward-model score ahead of SFT on the held-out questions. Enforced at the full scale (`make demo`
+    fails naming the check); reported only at the fast scale, which trains a few steps."""
     from shared.eval.runner import METRICS  # the metric's direction; imported here: it pulls in torch
 
     def value(model: str, metric: str) -> float | None:
@@ -259,16 +271,29 @@ def main(argv: list[str] | None = None) -> None:
         f"\nDemo finished in {report['seconds']:.0f} s. Training CO2 total: {totals['co2_kg'] * 1000:.2f} g "
         f"({totals['energy_kwh'] * 1000:.2f} Wh, {totals['device_hours']:.4f} device-hours)."
     )
-    for check in checks:
-        print(
-            f"  {'✓' if check['ahead'] else '✗'} {check['model']} {'ahead of' if check['ahead'] else 'not ahead of'} "
-            f"{check['baseline']} on {check['metric']}: {check['value']:.4g} vs {check['baseline_value']:.4g}"
-        )
+    for line in check_lines(checks):
+        print(line)
     print(f"  Report and plots:  {art}/eval/tiny/report.md, {art}/eval/tiny/*.png, {art}/eval/tiny/results.json")
     print(f"  Stage summary:     {art}/demo_summary.json")
     print(f"  TensorBoard:       make tensorboard   (or: tensorboard --logdir {runs})")
     print("  Annotation app:    make app   (demo admin credentials are printed there once)")
     print("  App export:        empty until annotators vote (make app); then make round trains on their votes")
+    enforce_checks(checks, args.scale)
+
+
+def check_lines(checks: list[dict]) -> list[str]:
+    return [
+        f"  {'✓' if c['ahead'] else '✗'} {c['model']} {'ahead of' if c['ahead'] else 'not ahead of'} "
+        f"{c['baseline']} on {c['metric']}: {c['value']:.4g} vs {c['baseline_value']:.4g}"
+        for c in checks
+    ]
+
+
+def enforce_checks(checks: list[dict], scale: str) -> None:
+    """`make demo` exits non-zero naming every check that did not hold (the fast smoke run only reports them)."""
+    failed = [f"{c['model']} not ahead of {c['baseline']} on {c['metric']}" for c in checks if not c["ahead"]]
+    if failed and SCALES[scale]["enforce_checks"]:
+        raise SystemExit(f"demo: {len(failed)} loop check(s) failed: {'; '.join(failed)}")
 
 
 if __name__ == "__main__":

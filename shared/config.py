@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +54,12 @@ def parse_config(*dataclass_types: type, args: Sequence[str] | None = None) -> t
     parser = TrlParser(dataclass_types)
     path = _config_path(args)
     if path is not None:
-        config = yaml.safe_load(path.read_text(encoding="utf-8"))
+        try:
+            config = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f"{path}:{mark.line + 1}" if mark else str(path)
+            raise ConfigError(f"{where}: not valid YAML ({getattr(exc, 'problem', None) or exc})") from None
         if not isinstance(config, dict):
             raise ConfigError(f"{path}: the config must be a YAML mapping of key: value")
         known = _known_keys(parser) | {"env"}
@@ -65,7 +70,10 @@ def parse_config(*dataclass_types: type, args: Sequence[str] | None = None) -> t
                     f"{path}:{lines.get(key, '?')}: unknown key '{key}' "
                     f"(not a field of {', '.join(t.__name__ for t in dataclass_types)})"
                 )
-    parsed = parser.parse_args_and_config(args=args, return_remaining_strings=True)
+    try:
+        parsed = parser.parse_args_and_config(args=args, return_remaining_strings=True)
+    except ValueError as exc:  # a value the config classes refuse (their __post_init__ checks)
+        raise ConfigError(f"{path or 'command line'}: {exc}") from None
     *instances, remaining = parsed
     if remaining:
         flags = [item for item in remaining if item.startswith("--")] or remaining
@@ -76,6 +84,20 @@ def parse_config(*dataclass_types: type, args: Sequence[str] | None = None) -> t
 def optional_value(value: str | None) -> str | None:
     """`--reward_model none` (or null / empty) on the command line means no value."""
     return None if value is None or value.strip().lower() in {"", "none", "null"} else value
+
+
+def run_script(main: Callable[..., Any], *dataclass_types: type, args: Sequence[str] | None = None) -> Any:
+    """The `__main__` of every stage script: parse the configs, check the model paths, run `main`. A config, data or
+    model-path problem ends the run with one line (`error: file:line: field: reason`) and exit status 1."""
+    from shared.data import DataError
+    from shared.modeling import ModelPathError, check_model_paths
+
+    try:
+        configs = parse_config(*dataclass_types, args=args)
+        check_model_paths(*configs)
+        return main(*configs)
+    except (ConfigError, DataError, ModelPathError) as exc:
+        raise SystemExit(f"error: {exc}") from None
 
 
 def to_dict(*configs: Any) -> dict[str, Any]:

@@ -68,6 +68,36 @@ def encode_prompts(tokenizer, prompts: list[str], system_prompt: str | None = No
         tokenizer.padding_side = side
 
 
+class PromptTooLong(ValueError):
+    """A prompt that leaves the model no room for its answer."""
+
+
+def prompt_token_limit(model_config, max_new_tokens: int, max_prompt_tokens: int | None = None) -> int | None:
+    """The longest prompt (chat-templated, in tokens) a model takes with room for `max_new_tokens`: its
+    `max_position_embeddings` minus `max_new_tokens`, or a smaller configured `max_prompt_tokens`."""
+    positions = getattr(model_config, "max_position_embeddings", None)
+    limits = [limit for limit in (positions and positions - max_new_tokens, max_prompt_tokens) if limit is not None]
+    return max(0, min(limits)) if limits else None
+
+
+def prompt_lengths(tokenizer, prompts: list[str], system_prompt: str | None = None) -> list[int]:
+    """Chat-templated prompt lengths in tokens, as `encode_prompts` builds them."""
+    texts = [
+        tokenizer.apply_chat_template(chat_messages(p, system_prompt), tokenize=False, add_generation_prompt=True)
+        for p in prompts
+    ]
+    return [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+
+
+def too_long_prompts(
+    tokenizer, prompts: list[str], limit: int | None, system_prompt: str | None = None
+) -> dict[int, int]:
+    """{index: tokens} of the prompts over `limit` tokens (none when there is no limit)."""
+    if limit is None:
+        return {}
+    return {i: n for i, n in enumerate(prompt_lengths(tokenizer, prompts, system_prompt)) if n > limit}
+
+
 @torch.no_grad()
 def generate_answers(
     model,
@@ -77,9 +107,21 @@ def generate_answers(
     settings: DecodingSettings | None = None,
     system_prompt: str | None = None,
     batch_size: int = 8,
+    max_prompt_tokens: int | None = None,
 ) -> list[str]:
-    """Answers for `prompts`, generated `batch_size` at a time; special tokens stripped."""
+    """Answers for `prompts`, generated `batch_size` at a time; special tokens stripped. A prompt longer than
+    `prompt_token_limit` raises `PromptTooLong` before anything is generated (callers that can skip prompts
+    filter them first with `too_long_prompts`)."""
     settings = settings or DecodingSettings()
+    limit = prompt_token_limit(model.config, settings.max_new_tokens, max_prompt_tokens)
+    too_long = too_long_prompts(tokenizer, prompts, limit, system_prompt)
+    if too_long:
+        index, tokens = next(iter(too_long.items()))
+        raise PromptTooLong(
+            f"{len(too_long)} prompt(s) longer than {limit} tokens (max_prompt_tokens, or the model's "
+            f"max_position_embeddings minus max_new_tokens {settings.max_new_tokens}); the first, prompt {index}, "
+            f"has {tokens} tokens"
+        )
     torch.manual_seed(settings.seed)
     was_training = model.training
     model.eval()

@@ -9,6 +9,13 @@ from pathlib import Path
 import torch
 from trl import ModelConfig, get_peft_config, get_quantization_config
 
+# Local models this repository builds, and the command that builds each (a new user's first missing path).
+MODEL_BUILDERS = {"artifacts/tiny-llama": "make tiny-model", "artifacts/smollm2-135m": "make smollm2"}
+# artifacts/<stage>/<run>: the script that writes it (`make demo` runs every stage on the tiny model).
+STAGE_SCRIPTS = {"sft": "sft/train.py", "reward": "reward/train.py", "dpo": "rlhf/dpo.py", "kto": "rlhf/kto.py"}
+STAGE_SCRIPTS |= {"ppo": "rlhf/ppo.py", "grpo": "rlhf/grpo.py"}
+MODEL_PATH_FIELDS = ("model_name_or_path", "reward_model", "value_model")
+
 QLORA_ON_CPU = (
     "QLoRA (4-/8-bit via bitsandbytes) needs a CUDA GPU, and none is available here. "
     "On CPU train with LoRA instead: --load_in_4bit false --use_peft true."
@@ -30,8 +37,61 @@ def resolve_precision(training_args):
         # TRL configs default to bf16, which Transformers refuses on CPU unless use_cpu is set.
         training_args = dataclasses.replace(training_args, use_cpu=True)
     if not cpu_supports_bf16():
-        training_args = dataclasses.replace(training_args, bf16=False)
+        # Set in place, not dataclasses.replace: __post_init__ derives fields (GRPO's steps_per_generation from
+        # generation_batch_size) that a second run refuses next to their source, so GRPO failed on every CPU
+        # without bf16 (ONEDNN_MAX_CPU_ISA=AVX2). mixed_precision is the one field __post_init__ derives from bf16.
+        training_args.bf16 = False
+        training_args.mixed_precision = "no"
     return training_args
+
+
+class ModelPathError(ValueError):
+    """A model path that does not exist, named with the command that builds it."""
+
+
+def _looks_like_hub_id(name: str) -> bool:
+    parts = name.split("/")
+    return (
+        len(parts) == 2 and all(parts) and not name.startswith((".", "~", "artifacts/")) and not Path(parts[0]).is_dir()
+    )
+
+
+def check_model_path(path: str, field: str = "model_name_or_path") -> None:
+    """One line for a missing model — the path and what builds it — instead of huggingface_hub's
+    `LocalEntryNotFoundError` traceback. Hub ids pass when cached (or when the Hub may be reached)."""
+    if Path(path).expanduser().exists():
+        return
+    if _looks_like_hub_id(path):
+        from huggingface_hub import constants, try_to_load_from_cache
+
+        if not constants.HF_HUB_OFFLINE or isinstance(try_to_load_from_cache(path, "config.json"), str):
+            return
+        raise ModelPathError(
+            f"{field}: {path} is neither a local folder nor in the Hugging Face cache, and the Hub is offline "
+            f"(HF_HUB_OFFLINE=1): download it on a connected machine, or set {field} to a local folder"
+        )
+    key = Path(path).as_posix().removeprefix("./").rstrip("/")
+    parts = key.split("/")
+    if key in MODEL_BUILDERS:
+        how = f"build it with `{MODEL_BUILDERS[key]}`"
+    elif len(parts) >= 3 and parts[0] == "artifacts" and parts[1] in STAGE_SCRIPTS:
+        how = f"train it first with {STAGE_SCRIPTS[parts[1]]} (`make demo` builds every stage of the tiny loop)"
+    else:
+        how = "check the path"
+    raise ModelPathError(f"{field}: {path} not found — {how}")
+
+
+def check_model_paths(*configs) -> None:
+    """`check_model_path` for every model path field of a script's configs (`none` and unused ones skipped)."""
+    for config in configs:
+        terms = getattr(config, "reward_terms", None)
+        for field in MODEL_PATH_FIELDS:
+            value = getattr(config, field, None)
+            if not isinstance(value, str) or value.strip().lower() in {"", "none", "null"}:
+                continue
+            if field == "reward_model" and terms is not None and not any(t.startswith("reward_model") for t in terms):
+                continue
+            check_model_path(value, field)
 
 
 def check_quantization(model_args: ModelConfig) -> None:

@@ -47,17 +47,21 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def launch_stage(script: str, *args: str, processes: int = 1, timeout: int = 600, check: bool = True):
+def launch_stage(script: str, *args: str, processes: int = 1, timeout: int | None = None, check: bool = True):
     """Run a stage script the way users do: `accelerate launch` in a subprocess, from the repo root.
 
     With processes > 1 this is real gloo DDP on CPU (the `--multi_gpu` + ACCELERATE_USE_CPU=1 route; a
-    MULTI_CPU config or `--cpu --num_processes 2` silently runs one process).
+    MULTI_CPU config or `--cpu --num_processes 2` silently runs one process). The time limit is pytest's per-test
+    timeout (`--timeout`) unless one is given.
     """
     import subprocess
     import sys
 
     accelerate = str(Path(sys.executable).parent / "accelerate")
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1" if processes > 1 else "2"}
+    # 2 threads for one process, 1 each for DDP; TEST_STAGE_THREADS=1 on a machine shared by many jobs, where
+    # two-thread matmuls wait on each other's descheduled thread (measured 5.7x slower than one thread there).
+    threads = os.environ.get("TEST_STAGE_THREADS", "1" if processes > 1 else "2")
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": threads}
     if processes > 1:
         env["ACCELERATE_USE_CPU"] = "1"
         command = [
@@ -78,7 +82,7 @@ def launch_stage(script: str, *args: str, processes: int = 1, timeout: int = 600
             "--config_file",
             "configs/accelerate/cpu.yaml",
             "--num_cpu_threads_per_process",
-            "2",
+            threads,
         ]
     result = subprocess.run(
         [*command, script, *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout

@@ -65,7 +65,14 @@ def test_skip_without_rejects_collector_is_refused(tmp_path):
         ({"messages": [{"role": "asistan", "content": "x"}]}, "messages[0].role"),
         ({"messages": "merhaba"}, "messages"),
         ({"messages": [{"role": "user", "content": "Soru?"}]}, "messages"),
-        ({"messages": [{"role": "user", "content": "Soru?"}, {"role": "assistant", "content": 5}]}, "content"),
+        (
+            {"messages": [{"role": "user", "content": "Soru?"}, {"role": "assistant", "content": 5}]},
+            "messages[1].content",
+        ),
+        (
+            {"messages": [{"role": "user", "content": "Soru?"}, {"role": "assistant", "content": " "}]},
+            "messages[1].content: empty",
+        ),
     ],
 )
 def test_sft_schema_errors_name_the_field(tmp_path, record, field):

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from annotation_app.config import DEFAULT_DB_PATH, AppConfig
 from annotation_app.service import AnnotationService, VoteInput
 from annotation_app.storage import Candidate
-from pipeline.demo import loop_checks
+from pipeline.demo import enforce_checks, loop_checks
 from pipeline.stages import Stage, run_stages
 from tests.conftest import REPO_ROOT
 
@@ -49,7 +49,21 @@ def test_loop_checks_compare_sft_with_base_and_aligned_models_with_sft():
     }
 
 
+def test_a_failed_loop_check_is_named_and_fails_the_full_demo():
+    checks = loop_checks(
+        {
+            "sft": {"metrics": {"rm_score": {"value": -3.675}}},
+            "ppo": {"metrics": {"rm_score": {"value": -5.676}}},  # what the issue saw: `make demo` still exited 0
+            "dpo": {"metrics": {"rm_score": {"value": -1.0}}},
+        }
+    )
+    with pytest.raises(SystemExit, match=r"^demo: 1 loop check\(s\) failed: ppo not ahead of sft on rm_score$"):
+        enforce_checks(checks, "full")
+    enforce_checks(checks, "fast")  # the smoke run only reports
+
+
 @pytest.mark.slow
+@pytest.mark.learning
 def test_fast_demo_runs_the_whole_loop(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "pipeline.demo", "--scale", "fast", "--root", str(tmp_path)],

@@ -60,6 +60,7 @@ def dpo_args(model_dir, out, runs, config="configs/rlhf/dpo_tiny.yaml", **overri
 
 
 @pytest.mark.slow
+@pytest.mark.learning
 def test_dpo_raises_preference_accuracy_on_train_pairs(tiny_model_dir, tmp_path, run_stage):
     pairs = [json.loads(line) for line in open(TRAIN, encoding="utf-8").read().splitlines()[:48]]
     assert implicit_reward_accuracy(tiny_model_dir, tiny_model_dir, pairs) == 0.0

@@ -24,7 +24,7 @@ def test_windows_1254_csv_is_read_as_turkish():
 
 
 def test_broken_preferences_error_names_first_broken_line():
-    with pytest.raises(DataError, match=r"broken_preferences.jsonl:3: <row>: invalid JSON"):
+    with pytest.raises(DataError, match=r"broken_preferences.jsonl:3: invalid JSON"):
         load_examples(FIXTURES / "broken_preferences.jsonl", "preference")
 
 
@@ -33,7 +33,9 @@ def test_broken_preferences_skip_policy_rejects_exactly_the_broken_lines(tmp_pat
     rows = load_examples(FIXTURES / "broken_preferences.jsonl", "preference", on_invalid="skip", rejects=rejects)
     assert len(rows) == 7
     assert [r["line"] for r in rejects.rows] == [3, 6, 9]
-    assert [r["reason"].split(":")[0] for r in rejects.rows] == ["<row>", "rejected", "chosen"]
+    assert [r["reason"].split(" ")[0] for r in rejects.rows] == ["invalid", "rejected:", "chosen:"]
+    broken_line = (FIXTURES / "broken_preferences.jsonl").read_text(encoding="utf-8").splitlines()[2]
+    assert rejects.rows[0]["row"] is None and rejects.rows[0]["raw"] == broken_line  # the text, to fix by hand
     path = rejects.write(tmp_path / "rejects.jsonl")
     assert len(path.read_text(encoding="utf-8").splitlines()) == 3
 

@@ -53,6 +53,7 @@ def test_reward_functions_read_conversational_prompts_and_completions():
 
 
 @pytest.mark.slow
+@pytest.mark.learning
 def test_grpo_raises_a_rule_reward_on_the_tiny_model(tiny_model_dir, tmp_path, run_stage):
     prompts = tmp_path / "prompts.jsonl"
     prompts.write_text("".join(json.dumps({"prompt": p}, ensure_ascii=False) + "\n" for p in PROMPTS), encoding="utf-8")

@@ -60,6 +60,7 @@ HELD_OUT_ACCURACY_FLOOR = 0.90
 
 
 @pytest.mark.slow
+@pytest.mark.learning
 def test_full_reward_model_beats_chance_on_held_out_seed_pairs_and_reloads(tiny_model_dir, tmp_path, run_stage):
     out = tmp_path / "rm"
     run_stage("reward/train.py", *reward_args(tiny_model_dir, out, tmp_path / "runs"))

@@ -50,6 +50,7 @@ def losses(output_dir):
 
 
 @pytest.mark.slow
+@pytest.mark.learning
 def test_full_sft_learns_saves_card_logs_and_reloads(tiny_model_dir, tmp_path, run_stage):
     out, runs = tmp_path / "sft", tmp_path / "runs"
     run_stage("sft/train.py", *sft_args(tiny_model_dir, out, runs))
@@ -75,6 +76,7 @@ def test_full_sft_learns_saves_card_logs_and_reloads(tiny_model_dir, tmp_path, r
 
 
 @pytest.mark.slow
+@pytest.mark.learning
 def test_lora_sft_saves_adapter_and_merged_model(tiny_model_dir, tmp_path, run_stage):
     adapter, merged = tmp_path / "lora", tmp_path / "merged"
     common = {

@@ -8,12 +8,14 @@ One module per concern; this package keeps every name importable as `from shared
 """
 
 from shared.data.cleaning import CleaningConfig, StepReport, clean, example_text, turkish_key
+from shared.data.csv_cells import CSV_COLUMN_TYPES, from_cell, to_cell
 from shared.data.mixing import balance, mix, split_rows
 from shared.data.preferences import (
     dpo_rows,
     is_critical_safety,
     kto_rows,
     preference_rows,
+    reject_overlong,
     to_conversational_preference,
     trainable_preferences,
 )
@@ -32,12 +34,13 @@ from shared.data.schemas import (
     UnpairedExample,
 )
 from shared.data.sources import DataSource, load_sources, parse_sources
-from shared.data.validation import Rejects, load_examples, strip_origin, write_jsonl
+from shared.data.validation import Rejects, load_examples, require_usable_rows, strip_origin, write_jsonl
 from shared.taxonomy import CATEGORIES, CRITICAL_SAFETY_DEFECTS, DEFECTS, ROLES
 
 __all__ = [
     "CATEGORIES",
     "CRITICAL_SAFETY_DEFECTS",
+    "CSV_COLUMN_TYPES",
     "DEFECTS",
     "LOCAL_SUFFIXES",
     "ROLES",
@@ -61,6 +64,7 @@ __all__ = [
     "clean",
     "dpo_rows",
     "example_text",
+    "from_cell",
     "is_critical_safety",
     "kto_rows",
     "load_examples",
@@ -71,9 +75,12 @@ __all__ = [
     "preference_rows",
     "prepare",
     "read_rows",
+    "reject_overlong",
+    "require_usable_rows",
     "split_rows",
     "strip_origin",
     "to_conversational_preference",
+    "to_cell",
     "trainable_preferences",
     "turkish_key",
     "write_jsonl",

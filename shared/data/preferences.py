@@ -3,6 +3,7 @@ conversational form, and the rows DPO and KTO train on."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from shared.data.readers import read_rows
@@ -69,3 +70,37 @@ def kto_rows(specs: list[str], on_invalid: str, rejects: Rejects, seed: int) -> 
 def _looks_unpaired(path: str) -> bool:
     first = next((row.data for row in read_rows(path) if row.data is not None), {})
     return "label" in first and "chosen" not in first
+
+
+ANSWER_FIELDS = ("chosen", "rejected", "completion")
+
+
+def user_assistant(prompt: str, answer: str) -> list[dict[str, str]]:
+    return [{"role": "user", "content": prompt}, {"role": "assistant", "content": answer}]
+
+
+def reject_overlong(
+    rows: list[dict[str, Any]],
+    tokenizer,
+    max_length: int | None,
+    rejects: Rejects,
+    conversation: Callable[[str, str], list[dict[str, str]]] = user_assistant,
+) -> list[dict[str, Any]]:
+    """Rows (`prompt` + `chosen`/`rejected`, or `completion`; plain text or TRL's conversational form) whose
+    longest chat-templated conversation is over `max_length` tokens go to rejects, counted: trainers would cut them
+    (DPO, KTO) or drop them (reward) silently, and a cut answer teaches a preference for its first part only."""
+    if not max_length:
+        return rows
+
+    def tokens(prompt, answer) -> int:
+        messages = [*prompt, *answer] if isinstance(prompt, list) else conversation(prompt, answer)
+        return len(tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True)["input_ids"])
+
+    kept = []
+    for row in rows:
+        longest = max(tokens(row["prompt"], row[name]) for name in ANSWER_FIELDS if name in row)
+        if longest > max_length:
+            rejects.add(row, "max_length", f"{longest} tokens > max_length {max_length}")
+        else:
+            kept.append(row)
+    return kept

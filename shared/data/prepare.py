@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,7 @@ from shared.data.preference_split import split_preferences
 from shared.data.readers import DataError
 from shared.data.schemas import SCHEMAS
 from shared.data.sources import parse_sources
-from shared.data.validation import Rejects, load_examples, strip_origin, write_jsonl
+from shared.data.validation import Rejects, load_examples, require_usable_rows, strip_origin, write_jsonl
 
 
 @dataclass
@@ -81,6 +82,9 @@ def prepare(config: PrepareConfig) -> dict[str, Any]:
         rows, balance_table = balance(
             rows, config.balance_column, cap=config.balance_cap, target=config.balance_target, seed=config.seed
         )
+    require_usable_rows(
+        rows, what=config.schema, sources=config.inputs, rejects=rejects, rejects_path=out / "rejects.jsonl"
+    )
     train, validation = split_rows(strip_origin(rows), config.validation_fraction, seed=config.seed)
     write_jsonl(out / "train.jsonl", train)
     write_jsonl(out / "validation.jsonl", validation)
@@ -157,9 +161,12 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps({k: report[k] for k in keys}) + f"  → {args.out_dir}/proxy.jsonl, gold.jsonl")
         else:
             for path in args.files:
-                print(f"{path}: {len(load_examples(path, args.schema))} valid rows")
+                count = len(load_examples(path, args.schema))
+                if not count:
+                    raise DataError(f"{path}: no rows (a header only, or an empty list)")
+                print(f"{path}: {count} valid rows")
     except DataError as exc:
-        print(f"error: {exc}")
+        print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0
 

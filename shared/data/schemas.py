@@ -44,9 +44,12 @@ def _messages(record: dict, name: str = "messages") -> list[dict[str, str]]:
         if not isinstance(message, dict):
             raise FieldError(where, "expected an object with role and content")
         role = message.get("role")
-        if role not in ROLES:
+        if not isinstance(role, str) or role not in ROLES:
             raise FieldError(f"{where}.role", f"unknown role {role!r} (use {', '.join(sorted(ROLES))})")
-        content = _text(message, "content")
+        try:
+            content = _text(message, "content")
+        except FieldError as exc:
+            raise FieldError(f"{where}.content", exc.reason) from None
         messages.append({"role": role, "content": content})
     if not any(m["role"] == "assistant" for m in messages):
         raise FieldError(name, "no assistant turn")
@@ -102,7 +105,8 @@ class PreferenceExample:
         meta = record.get("meta") or {}
         if not isinstance(meta, dict):
             raise FieldError("meta", "expected an object")
-        return cls(prompt, chosen, rejected, int(strength), record.get("defect"), record.get("category"), meta)
+        defect, category = (_text(record, name, required=False) for name in ("defect", "category"))
+        return cls(prompt, chosen, rejected, int(strength), defect, category, meta)
 
 
 @dataclass
