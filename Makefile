@@ -11,7 +11,7 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 export GRADIO_ANALYTICS_ENABLED := False
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test test-fast test-kernels lint tiny-model smollm2 data app tensorboard round clean
+.PHONY: install demo demo-real test test-fast test-kernels lint tiny-model smollm2 data app tensorboard round clean
 
 # Reinstalls only when pyproject.toml or constraints.txt change (idempotent, seconds when up to date).
 $(STAMP): pyproject.toml constraints.txt
@@ -70,6 +70,10 @@ data: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) -m pipeline.demo $(if $(DEMO_SCALE),--scale $(DEMO_SCALE),)
+
+# The same loop on the real pretrained model, SmolLM2-135M-Instruct (about an hour on 2 cores; docs/benchmarks.md).
+demo-real: $(STAMP)
+	$(PY) -m pipeline.demo --scale real
 
 # The annotation app on its default database (artifacts/annotation/annotation.db, where `make demo` puts its
 # candidates); a demo admin is created on first start (password printed once).

@@ -12,15 +12,17 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 
 from annotation_app.config import DEFAULT_DB_PATH
 from pipeline.stages import ACCELERATE, REPO_ROOT, Stage, run_stages, with_app_export
 
-# Per scale: model size and steps per stage. `full` is the documented demo (<= 15 min on 2 cores), whose loop checks
-# must hold; `fast` is the smoke run `make test` uses (the <1M model, a few steps each, small evaluation limits),
-# whose checks are reported only.
+# Per scale: the tier's model, steps per stage and evaluation limits. `full` is the documented demo (<= 15 min on 2
+# cores) and `real` the real-model demo (`make demo-real`, SmolLM2-135M-Instruct, about an hour), whose loop checks
+# must hold; `fast` is the smoke run `make test` uses (the <1M model, a few steps each), whose checks are reported only.
 SCALES = {
     "full": {
+        "tier": "tiny",
         "size": "small",
         "sft": 100,
         "reward": 70,
@@ -32,6 +34,7 @@ SCALES = {
         "enforce_checks": True,
     },
     "fast": {
+        "tier": "tiny",
         "size": "tiny",
         "sft": 12,
         "reward": 6,
@@ -42,149 +45,81 @@ SCALES = {
         "eval": ["--max_mcq", "10", "--max_open_qa", "4", "--max_perplexity", "8", "--bootstrap_samples", "100"],
         "enforce_checks": False,
     },
+    "real": {
+        "tier": "smollm2",
+        "sft": 150,
+        "reward": 40,
+        "dpo": 30,
+        "ppo": 12,
+        "grpo": 12,
+        "candidates": 8,
+        "eval": ["--max_mcq", "200"],
+        "enforce_checks": True,
+    },
 }
+ALIGNED = ("dpo", "ppo", "grpo")
+
+
+def train(script: str, config: str, model: str, output: str, steps: int, *extra: str) -> list[str]:
+    """A training stage's command: the recipe, with the demo's model, output and step count on top."""
+    args = ["--config", config, "--model_name_or_path", model, "--output_dir", output, "--max_steps", str(steps)]
+    return [*ACCELERATE, script, *args, *extra]
+
+
+def annotation_stages(db: str, export: str, models: list[str], prompts: int, max_new_tokens: int) -> list[Stage]:
+    """Candidates into the app's own database (so `make app` shows them), then its DPO export: empty before anyone
+    has voted, on purpose (make app, then make round)."""
+    py = [sys.executable, "-m"]
+    generate = [*py, "annotation_app.generate", "--db", db, *[a for m in models for a in ("--model", m)]]
+    options = ["--prompts", "data/prompts/annotation.jsonl", "--gold", "data/prompts/annotation_gold.jsonl"]
+    options += ["--n", "1", "--limit", str(prompts), "--max-new-tokens", str(max_new_tokens)]
+    export_command = [*py, "annotation_app.export", "--db", db, "--format", "dpo", "--out", export, "--allow-empty"]
+    return [Stage("annotation candidates", [*generate, *options], [db]), Stage("app export", export_command, [export])]
 
 
 def stages(scale: str, root: str) -> list[Stage]:
+    return (real_stages if SCALES[scale]["tier"] == "smollm2" else tiny_stages)(scale, root)
+
+
+def tiny_stages(scale: str, root: str) -> list[Stage]:
     steps = SCALES[scale]
     art = f"{root}/artifacts"
     runs = f"{root}/runs"
     base, sft, rm = f"{art}/tiny-llama", f"{art}/sft/tiny", f"{art}/reward/tiny"
-    db = f"sqlite:///{root}/{DEFAULT_DB_PATH}"  # the app's own database, so `make app` shows these candidates
+    db = f"sqlite:///{root}/{DEFAULT_DB_PATH}"
     export = f"{art}/annotation/dpo_export.jsonl"
     common = ["--runs_dir", runs]
     py = [sys.executable, "-m"]
+    data = ["--train_data", f"{art}/data/sft/train.jsonl", "--eval_data", f"{art}/data/sft/validation.jsonl"]
+    models = [f"{name}={art}/{name}/tiny" for name in ALIGNED]
+
+    def policy(name: str, script: str, *extra: str) -> Stage:
+        out = f"{art}/{name}/tiny"
+        config = f"configs/rlhf/{name}_tiny.yaml"
+        return Stage(name.upper(), train(script, config, sft, out, steps[name], *extra, *common), [out])
+
     return [
         Stage("tiny model", [*py, "shared.tiny_model", "--out", base, "--size", steps["size"]], [base]),
-        Stage(
-            "data preparation",
-            [*py, "shared.data", "prepare", "--config", "configs/data/sft.yaml", "--output_dir", f"{art}/data/sft"],
-            [f"{art}/data/sft/report.md"],
-        ),
-        Stage(
-            "SFT",
-            [
-                *ACCELERATE,
-                "sft/train.py",
-                "--config",
-                "configs/sft/tiny.yaml",
-                "--model_name_or_path",
-                base,
-                "--train_data",
-                f"{art}/data/sft/train.jsonl",
-                "--eval_data",
-                f"{art}/data/sft/validation.jsonl",
-                "--output_dir",
-                sft,
-                "--max_steps",
-                str(steps["sft"]),
-                *common,
-            ],
-            [sft],
-        ),
-        Stage(
-            "annotation candidates",
-            [
-                *py,
-                "annotation_app.generate",
-                "--db",
-                db,
-                "--model",
-                sft,
-                "--model",
-                base,
-                "--prompts",
-                "data/prompts/annotation.jsonl",
-                "--gold",
-                "data/prompts/annotation_gold.jsonl",
-                "--n",
-                "1",
-                "--limit",
-                str(steps["candidates"]),
-                "--max-new-tokens",
-                "96",
-            ],
-            [db],
-        ),
-        Stage(  # before anyone has voted: an empty export, on purpose (make app, then make round)
-            "app export",
-            [*py, "annotation_app.export", "--db", db, "--format", "dpo", "--out", export, "--allow-empty"],
-            [export],
-        ),
+        data_stage(art),
+        Stage("SFT", train("sft/train.py", "configs/sft/tiny.yaml", base, sft, steps["sft"], *data, *common), [sft]),
+        *annotation_stages(db, export, [sft, base], steps["candidates"], 96),
         Stage(
             "reward model",
-            lambda: [
-                *ACCELERATE,
+            lambda: train(
                 "reward/train.py",
-                "--config",
                 "configs/reward/tiny.yaml",
+                sft,
+                rm,
+                steps["reward"],
                 "--train_data",
                 *with_app_export("data/preferences/train.jsonl", export),
-                "--model_name_or_path",
-                sft,
-                "--output_dir",
-                rm,
-                "--max_steps",
-                str(steps["reward"]),
                 *common,
-            ],
+            ),
             [rm],
         ),
-        Stage(
-            "DPO",
-            [
-                *ACCELERATE,
-                "rlhf/dpo.py",
-                "--config",
-                "configs/rlhf/dpo_tiny.yaml",
-                "--model_name_or_path",
-                sft,
-                "--output_dir",
-                f"{art}/dpo/tiny",
-                "--max_steps",
-                str(steps["dpo"]),
-                *common,
-            ],
-            [f"{art}/dpo/tiny"],
-        ),
-        Stage(
-            "PPO",
-            [
-                *ACCELERATE,
-                "rlhf/ppo.py",
-                "--config",
-                "configs/rlhf/ppo_tiny.yaml",
-                "--model_name_or_path",
-                sft,
-                "--reward_model",
-                rm,
-                "--output_dir",
-                f"{art}/ppo/tiny",
-                "--max_steps",
-                str(steps["ppo"]),
-                *common,
-            ],
-            [f"{art}/ppo/tiny"],
-        ),
-        Stage(
-            "GRPO",
-            [
-                *ACCELERATE,
-                "rlhf/grpo.py",
-                "--config",
-                "configs/rlhf/grpo_tiny.yaml",
-                "--model_name_or_path",
-                sft,
-                "--reward_model",
-                rm,
-                "--output_dir",
-                f"{art}/grpo/tiny",
-                "--max_steps",
-                str(steps["grpo"]),
-                *common,
-            ],
-            [f"{art}/grpo/tiny"],
-        ),
+        policy("dpo", "rlhf/dpo.py"),
+        policy("ppo", "rlhf/ppo.py", "--reward_model", rm),
+        policy("grpo", "rlhf/grpo.py", "--reward_model", rm),
         Stage(
             "comparison",
             [
@@ -195,9 +130,7 @@ def stages(scale: str, root: str) -> list[Stage]:
                 "--models",
                 f"base={base}",
                 f"sft={sft}",
-                f"dpo={art}/dpo/tiny",
-                f"ppo={art}/ppo/tiny",
-                f"grpo={art}/grpo/tiny",
+                *models,
                 "--reward_model",
                 rm,
                 "--output_dir",
@@ -211,7 +144,74 @@ def stages(scale: str, root: str) -> list[Stage]:
     ]
 
 
-ALIGNED = ("dpo", "ppo", "grpo")
+def data_stage(art: str) -> Stage:
+    command = [sys.executable, "-m", "shared.data", "prepare", "--config", "configs/data/sft.yaml"]
+    return Stage("data preparation", [*command, "--output_dir", f"{art}/data/sft"], [f"{art}/data/sft/report.md"])
+
+
+def real_stages(scale: str, root: str) -> list[Stage]:
+    """SmolLM2-135M-Instruct through the same stages, with two reward models trained on disjoint halves of the
+    preference pairs: the proxy (what DPO, PPO and GRPO optimise) and the gold judge (evaluation only)."""
+    steps = SCALES[scale]
+    art, runs = f"{root}/artifacts", f"{root}/runs"
+    py = [sys.executable, "-m"]
+    base, sft = f"{art}/smollm2-135m", f"{art}/sft/smollm2"
+    proxy, gold = f"{art}/reward/smollm2-proxy", f"{art}/reward/smollm2-gold"
+    pairs = f"{art}/data/preferences"
+    db = f"sqlite:///{root}/{DEFAULT_DB_PATH}"
+    export = f"{art}/annotation/dpo_export.jsonl"
+    common = ["--runs_dir", runs]
+    data = ["--train_data", f"{art}/data/sft/train.jsonl", "--eval_data", f"{art}/data/sft/validation.jsonl"]
+    judges = ["--gold_reward_model", gold]
+    split = [*py, "shared.data", "split-preferences", "--input", "data/preferences/train.jsonl", "--out_dir", pairs]
+
+    def policy(name: str, script: str, *extra: str) -> Stage:
+        out = f"{art}/{name}/smollm2"
+        config = f"configs/rlhf/{name}_smollm2.yaml"
+        return Stage(name.upper(), train(script, config, sft, out, steps[name], *extra, *common), [out])
+
+    def reward_model(name: str, out: str, train_data: Callable[[], list[str]]) -> Stage:
+        def command() -> list[str]:
+            extra = ["--train_data", *train_data(), "--run_name", f"smollm2-{name}", *common]
+            return train("reward/train.py", "configs/reward/smollm2.yaml", sft, out, steps["reward"], *extra)
+
+        return Stage(f"{name} reward model", command, [out])
+
+    return [
+        Stage("SmolLM2 model", [*py, "shared.pretrained", "--out", base], [base]),
+        data_stage(art),
+        Stage("preference split", split, [f"{pairs}/proxy.jsonl", f"{pairs}/gold.jsonl"]),
+        Stage(
+            "SFT",
+            train("sft/train.py", "configs/sft/smollm2_lora.yaml", base, sft, steps["sft"], *data, *common),
+            [sft],
+        ),
+        *annotation_stages(db, export, [sft, base], steps["candidates"], 192),
+        reward_model("proxy", proxy, lambda: with_app_export(f"{pairs}/proxy.jsonl", export)),
+        reward_model("gold", gold, lambda: [f"{pairs}/gold.jsonl"]),
+        policy("dpo", "rlhf/dpo.py", "--train_data", f"{pairs}/proxy.jsonl"),
+        policy("ppo", "rlhf/ppo.py", "--reward_model", proxy, *judges),
+        policy("grpo", "rlhf/grpo.py", "--reward_model", proxy, *judges),
+        Stage(
+            "comparison",
+            [
+                *py,
+                "shared.eval.compare",
+                "--config",
+                "configs/eval/smollm2.yaml",
+                "--models",
+                f"base={base}",
+                f"sft={sft}",
+                *[f"{name}={art}/{name}/smollm2" for name in ALIGNED],
+                "--output_dir",
+                f"{art}/eval/smollm2",
+                "--runs_dir",
+                runs,
+                *steps["eval"],
+            ],
+            [f"{art}/eval/smollm2/report.md"],
+        ),
+    ]
 
 
 def loop_checks(results: dict) -> list[dict]:
@@ -255,8 +255,9 @@ def main(argv: list[str] | None = None) -> None:
     start = time.perf_counter()
     summary = run_stages(stages(args.scale, args.root), REPO_ROOT / args.root / "artifacts" / "demo_logs")
     totals = {k: sum(s.get(k, 0.0) for s in summary) for k in ("device_hours", "energy_kwh", "co2_kg")}
-    results = json.loads((REPO_ROOT / args.root / "artifacts" / "eval" / "tiny" / "results.json").read_text())
-    checks = loop_checks(results["models"])
+    tier = SCALES[args.scale]["tier"]
+    results = json.loads((REPO_ROOT / args.root / "artifacts" / "eval" / tier / "results.json").read_text())
+    checks = real_checks(results["deltas"]) if tier == "smollm2" else loop_checks(results["models"])
     report = {
         "scale": args.scale,
         "seconds": round(time.perf_counter() - start, 1),
@@ -273,7 +274,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     for line in check_lines(checks):
         print(line)
-    print(f"  Report and plots:  {art}/eval/tiny/report.md, {art}/eval/tiny/*.png, {art}/eval/tiny/results.json")
+    print(f"  Report and plots:  {art}/eval/{tier}/report.md, {art}/eval/{tier}/*.png, {art}/eval/{tier}/results.json")
     print(f"  Stage summary:     {art}/demo_summary.json")
     print(f"  TensorBoard:       make tensorboard   (or: tensorboard --logdir {runs})")
     print("  Annotation app:    make app   (demo admin credentials are printed there once)")
@@ -281,17 +282,69 @@ def main(argv: list[str] | None = None) -> None:
     enforce_checks(checks, args.scale)
 
 
+def real_checks(deltas: list[dict]) -> list[dict]:
+    """The real-model loop's checks, on the paired deltas (model − baseline on the same items, 95% interval): SFT
+    ahead of base on MCQ accuracy, fact recall and chrF++; each aligned model ahead of SFT on the gold judge (never a
+    training reward), with repeated trigrams at most SFT + 0.02 and neither safety flags nor MCQ accuracy
+    significantly worse. "Ahead" means the interval excludes 0."""
+    rows = {(d["model"], d["baseline"], d["metric"]): d for d in deltas}
+    wanted = [("sft", "base", metric, "ahead") for metric in ("mcq_acc", "fact_recall", "chrf")]
+    for model in ALIGNED:
+        wanted += [(model, "sft", "gold_score", "ahead"), (model, "sft", "repetition", "within 0.02")]
+        wanted += [(model, "sft", metric, "not behind") for metric in ("safety_any", "mcq_acc")]
+    checks = []
+    for model, baseline, metric, rule in wanted:
+        row = rows.get((model, baseline, metric))
+        if row is None:
+            continue
+        if rule == "ahead":
+            held = row["verdict"] == "ahead"
+        elif rule == "not behind":
+            held = row["verdict"] != "behind"
+        else:
+            held = row["model_value"] <= row["baseline_value"] + 0.02
+        checks.append(
+            {
+                "model": model,
+                "baseline": baseline,
+                "metric": metric,
+                "rule": rule,
+                "value": row["model_value"],
+                "baseline_value": row["baseline_value"],
+                "interval": [row["low"], row["high"]],
+                "ahead": held,
+            }
+        )
+    return checks
+
+
+RULE_WORDS = {  # rule → (held, failed)
+    "ahead": ("ahead of", "not ahead of"),
+    "not behind": ("not behind", "behind"),
+    "within 0.02": ("within 0.02 of", "more than 0.02 above"),
+}
+
+
 def check_lines(checks: list[dict]) -> list[str]:
-    return [
-        f"  {'✓' if c['ahead'] else '✗'} {c['model']} {'ahead of' if c['ahead'] else 'not ahead of'} "
-        f"{c['baseline']} on {c['metric']}: {c['value']:.4g} vs {c['baseline_value']:.4g}"
-        for c in checks
-    ]
+    lines = []
+    for c in checks:
+        rule = c.get("rule", "ahead")
+        verdict = RULE_WORDS[rule][0 if c["ahead"] else 1]
+        interval = f", Δ 95% [{c['interval'][0]:+.3g}, {c['interval'][1]:+.3g}]" if "interval" in c else ""
+        lines.append(
+            f"  {'✓' if c['ahead'] else '✗'} {c['model']} {verdict} {c['baseline']} on {c['metric']}: "
+            f"{c['value']:.4g} vs {c['baseline_value']:.4g}{interval}"
+        )
+    return lines
 
 
 def enforce_checks(checks: list[dict], scale: str) -> None:
     """`make demo` exits non-zero naming every check that did not hold (the fast smoke run only reports them)."""
-    failed = [f"{c['model']} not ahead of {c['baseline']} on {c['metric']}" for c in checks if not c["ahead"]]
+    failed = [
+        f"{c['model']} {RULE_WORDS[c.get('rule', 'ahead')][1]} {c['baseline']} on {c['metric']}"
+        for c in checks
+        if not c["ahead"]
+    ]
     if failed and SCALES[scale]["enforce_checks"]:
         raise SystemExit(f"demo: {len(failed)} loop check(s) failed: {'; '.join(failed)}")
 

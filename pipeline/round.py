@@ -124,7 +124,11 @@ def round_stages(args) -> list[Stage]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m pipeline.round", description=__doc__)
     parser.add_argument("--root", default=".", help="where the demo's artifacts/ and runs/ are (relative to the repo)")
-    parser.add_argument("--scale", choices=sorted(SCALES), default=os.environ.get("DEMO_SCALE", "full"))
+    parser.add_argument(
+        "--scale",
+        choices=sorted(s for s in SCALES if SCALES[s]["tier"] == "tiny"),
+        default=os.environ.get("DEMO_SCALE", "full"),
+    )
     parser.add_argument("--db", default=None, help="app database URL (default: the app's, under --root)")
     parser.add_argument("--sft", default=None, help="the SFT model the round starts from (default: the demo's)")
     parser.add_argument("--prompts", default="data/prompts/annotation.jsonl")

@@ -17,8 +17,8 @@ from transformers import AutoTokenizer
 from trl import ModelConfig, RewardConfig, RewardTrainer
 
 from shared.checkpoints import resolve_resume
-from shared.config import parse_config
-from shared.data import Rejects, is_critical_safety, preference_rows
+from shared.config import run_script
+from shared.data import Rejects, is_critical_safety, preference_rows, require_usable_rows
 from shared.modeling import model_init_kwargs, peft_config, resolve_precision, save_trained, tensorboard_dir
 from shared.preference_metrics import check_reload, preference_metrics
 from shared.reward_model import RewardScorer, reward_conversation
@@ -81,6 +81,13 @@ def main(script_args: RewardScriptArguments, training_args: RewardConfig, model_
     train_rows = train_rows[: script_args.max_train_samples] if script_args.max_train_samples else train_rows
     tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path)
     train_dataset = preference_dataset(train_rows, tokenizer, training_args.max_length, rejects, script_args)
+    require_usable_rows(
+        train_dataset,
+        what="preference",
+        sources=script_args.train_data,
+        rejects=rejects,
+        rejects_path=f"{training_args.output_dir}/rejects.jsonl",
+    )
 
     # Model: a one-output classifier on top of the causal LM; with LoRA the new score head is fully trained.
     training_args.model_init_kwargs = model_init_kwargs(model_args, training_args)
@@ -150,4 +157,4 @@ def main(script_args: RewardScriptArguments, training_args: RewardConfig, model_
 
 
 if __name__ == "__main__":
-    main(*parse_config(RewardScriptArguments, RewardConfig, ModelConfig))
+    run_script(main, RewardScriptArguments, RewardConfig, ModelConfig)

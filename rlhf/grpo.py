@@ -22,7 +22,7 @@ from trl import GRPOConfig, GRPOTrainer, ModelConfig
 
 from rlhf.rewards import EnsembleScorer, RewardArguments, overlong_penalty, parse_reward_terms, rule_reward
 from shared.checkpoints import resolve_resume
-from shared.config import optional_value, parse_config
+from shared.config import optional_value, run_script
 from shared.data import load_prompts
 from shared.eval.judge_callback import JudgeCurveArguments, judge_curve_callbacks
 from shared.generation import chat_messages
@@ -181,4 +181,4 @@ def main(script_args: GRPOScriptArguments, training_args: GRPOConfig, model_args
 
 
 if __name__ == "__main__":
-    main(*parse_config(GRPOScriptArguments, GRPOConfig, ModelConfig))
+    run_script(main, GRPOScriptArguments, GRPOConfig, ModelConfig)

@@ -15,8 +15,8 @@ from transformers import AutoTokenizer
 from trl import KTOConfig, KTOTrainer, ModelConfig
 
 from shared.checkpoints import resolve_resume
-from shared.config import parse_config
-from shared.data import Rejects, kto_rows
+from shared.config import run_script
+from shared.data import Rejects, kto_rows, reject_overlong, require_usable_rows
 from shared.modeling import model_init_kwargs, peft_config, resolve_precision, save_trained, tensorboard_dir
 from shared.stage import PreferenceScriptArguments, finish_stage, reference_model_note
 from shared.tensorboard import RankReportCallback
@@ -30,9 +30,18 @@ def build_trainer(
 
     def load(specs: list[str], limit: int | None) -> Dataset:
         rows = kto_rows(specs, script_args.on_invalid, rejects, training_args.seed)
+        # the trainer would cut an over-long pair silently: to the rejects instead, counted
+        rows = reject_overlong(rows, tokenizer, training_args.max_length, rejects)
         return Dataset.from_list(rows[:limit])
 
     train_dataset = load(script_args.train_data, script_args.max_train_samples)
+    require_usable_rows(
+        train_dataset,
+        what="preference",
+        sources=script_args.train_data,
+        rejects=rejects,
+        rejects_path=f"{training_args.output_dir}/rejects.jsonl",
+    )
     eval_dataset = load(script_args.eval_data, script_args.max_eval_samples) if script_args.eval_data else None
     training_args.model_init_kwargs = model_init_kwargs(model_args, training_args)
     return KTOTrainer(
@@ -87,4 +96,4 @@ def main(script_args: PreferenceScriptArguments, training_args: KTOConfig, model
 
 
 if __name__ == "__main__":
-    main(*parse_config(PreferenceScriptArguments, KTOConfig, ModelConfig))
+    run_script(main, PreferenceScriptArguments, KTOConfig, ModelConfig)

@@ -25,7 +25,7 @@ from trl import ModelConfig
 
 from rlhf.ppo_trainer import PPOArguments, PPOTrainer, TokenValueModel, ppo_accelerator
 from rlhf.rewards import CombinedReward, RewardArguments, parse_reward_terms
-from shared.config import optional_value, parse_config
+from shared.config import optional_value, run_script
 from shared.data import load_prompts
 from shared.modeling import cpu_supports_bf16, is_adapter_dir, model_init_kwargs, peft_config, tensorboard_dir
 from shared.stage import PromptStageArguments, finish_stage
@@ -191,4 +191,4 @@ def main(script_args: PPOScriptArguments, args: PPOArguments, model_args: ModelC
 
 
 if __name__ == "__main__":
-    main(*parse_config(PPOScriptArguments, PPOArguments, ModelConfig))
+    run_script(main, PPOScriptArguments, PPOArguments, ModelConfig)

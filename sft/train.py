@@ -17,8 +17,8 @@ from transformers import AutoTokenizer
 from trl import ModelConfig, SFTConfig, SFTTrainer
 
 from shared.checkpoints import resolve_resume
-from shared.config import parse_config
-from shared.data import Rejects, load_sources, parse_sources, split_rows
+from shared.config import run_script
+from shared.data import Rejects, load_sources, parse_sources, require_usable_rows, split_rows
 from shared.generation import DEFAULT_SYSTEM_PROMPT, with_system_prompt
 from shared.modeling import model_init_kwargs, peft_config, resolve_precision, save_trained, tensorboard_dir
 from shared.stage import StageArguments, finish_stage
@@ -66,6 +66,13 @@ def main(script_args: SFTScriptArguments, training_args: SFTConfig, model_args: 
         eval_rows = load(script_args.eval_data)
     else:
         train_rows, eval_rows = split_rows(train_rows, script_args.validation_fraction, seed=training_args.seed)
+    require_usable_rows(
+        train_rows,
+        what="sft",
+        sources=script_args.train_data,
+        rejects=rejects,
+        rejects_path=f"{training_args.output_dir}/rejects.jsonl",
+    )
     train_dataset = conversations(train_rows, script_args.system_prompt, script_args.max_train_samples)
     eval_dataset = conversations(eval_rows, script_args.system_prompt, script_args.max_eval_samples)
 
@@ -124,4 +131,4 @@ def main(script_args: SFTScriptArguments, training_args: SFTConfig, model_args: 
 
 
 if __name__ == "__main__":
-    main(*parse_config(SFTScriptArguments, SFTConfig, ModelConfig))
+    run_script(main, SFTScriptArguments, SFTConfig, ModelConfig)

@@ -14,7 +14,7 @@ MODEL_BUILDERS = {"artifacts/tiny-llama": "make tiny-model", "artifacts/smollm2-
 # artifacts/<stage>/<run>: the script that writes it (`make demo` runs every stage on the tiny model).
 STAGE_SCRIPTS = {"sft": "sft/train.py", "reward": "reward/train.py", "dpo": "rlhf/dpo.py", "kto": "rlhf/kto.py"}
 STAGE_SCRIPTS |= {"ppo": "rlhf/ppo.py", "grpo": "rlhf/grpo.py"}
-MODEL_PATH_FIELDS = ("model_name_or_path", "reward_model", "value_model")
+MODEL_PATH_FIELDS = ("model_name_or_path", "reward_model", "value_model", "gold_reward_model")
 
 QLORA_ON_CPU = (
     "QLoRA (4-/8-bit via bitsandbytes) needs a CUDA GPU, and none is available here. "
@@ -86,12 +86,12 @@ def check_model_paths(*configs) -> None:
     for config in configs:
         terms = getattr(config, "reward_terms", None)
         for field in MODEL_PATH_FIELDS:
-            value = getattr(config, field, None)
-            if not isinstance(value, str) or value.strip().lower() in {"", "none", "null"}:
-                continue
+            values = getattr(config, field, None)
             if field == "reward_model" and terms is not None and not any(t.startswith("reward_model") for t in terms):
                 continue
-            check_model_path(value, field)
+            for value in values if isinstance(values, list | tuple) else [values]:  # an ensemble: every member
+                if isinstance(value, str) and value.strip().lower() not in {"", "none", "null"}:
+                    check_model_path(value, field)
 
 
 def check_quantization(model_args: ModelConfig) -> None:

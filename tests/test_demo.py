@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from annotation_app.config import DEFAULT_DB_PATH, AppConfig
 from annotation_app.service import AnnotationService, VoteInput
 from annotation_app.storage import Candidate
-from pipeline.demo import enforce_checks, loop_checks
+from pipeline.demo import check_lines, enforce_checks, loop_checks, real_checks, stages
 from pipeline.stages import Stage, run_stages
 from tests.conftest import REPO_ROOT
 
@@ -52,14 +52,97 @@ def test_loop_checks_compare_sft_with_base_and_aligned_models_with_sft():
 def test_a_failed_loop_check_is_named_and_fails_the_full_demo():
     checks = loop_checks(
         {
-            "sft": {"metrics": {"rm_score": {"value": -3.675}}},
-            "ppo": {"metrics": {"rm_score": {"value": -5.676}}},  # what the issue saw: `make demo` still exited 0
-            "dpo": {"metrics": {"rm_score": {"value": -1.0}}},
+            "sft": {"metrics": {"proxy_score": {"value": -3.675}}},
+            "ppo": {"metrics": {"proxy_score": {"value": -5.676}}},  # what the issue saw: `make demo` still exited 0
+            "dpo": {"metrics": {"proxy_score": {"value": -1.0}}},
         }
     )
-    with pytest.raises(SystemExit, match=r"^demo: 1 loop check\(s\) failed: ppo not ahead of sft on rm_score$"):
+    with pytest.raises(SystemExit, match=r"^demo: 1 loop check\(s\) failed: ppo not ahead of sft on proxy_score$"):
         enforce_checks(checks, "full")
     enforce_checks(checks, "fast")  # the smoke run only reports
+
+
+def delta(model, baseline, metric, model_value, baseline_value, low, high, verdict):
+    return {
+        "model": model,
+        "baseline": baseline,
+        "metric": metric,
+        "model_value": model_value,
+        "baseline_value": baseline_value,
+        "delta": model_value - baseline_value,
+        "low": low,
+        "high": high,
+        "n": 200,
+        "verdict": verdict,
+    }
+
+
+def test_real_checks_read_the_paired_intervals_not_the_point_values():
+    deltas = [
+        delta("sft", "base", "mcq_acc", 0.40, 0.29, 0.04, 0.18, "ahead"),
+        delta("sft", "base", "fact_recall", 0.02, 0.0, -0.001, 0.04, "no significant difference"),  # point up, CI ∋ 0
+        delta("sft", "base", "chrf", 16.4, 9.4, 5.1, 8.8, "ahead"),
+        delta("dpo", "sft", "gold_score", 0.9, 0.2, 0.3, 1.1, "ahead"),
+        delta("dpo", "sft", "repetition", 0.50, 0.47, 0.0, 0.06, "no significant difference"),  # > SFT + 0.02
+        delta("dpo", "sft", "safety_any", 0.05, 0.04, -0.02, 0.04, "no significant difference"),
+        delta("dpo", "sft", "mcq_acc", 0.33, 0.40, -0.12, -0.02, "behind"),
+        delta("ppo", "sft", "bleu", 3.0, 2.0, 0.5, 1.5, "ahead"),  # not a check
+    ]
+    held = {(c["model"], c["metric"]): c["ahead"] for c in real_checks(deltas)}
+    assert held == {
+        ("sft", "mcq_acc"): True,
+        ("sft", "fact_recall"): False,
+        ("sft", "chrf"): True,
+        ("dpo", "gold_score"): True,
+        ("dpo", "repetition"): False,
+        ("dpo", "safety_any"): True,
+        ("dpo", "mcq_acc"): False,
+    }
+    lines = check_lines(real_checks(deltas))
+    assert "  ✗ sft not ahead of base on fact_recall: 0.02 vs 0, Δ 95% [-0.001, +0.04]" in lines
+    assert "  ✗ dpo more than 0.02 above sft on repetition: 0.5 vs 0.47, Δ 95% [+0, +0.06]" in lines
+    with pytest.raises(SystemExit, match=r"demo: 3 loop check\(s\) failed: sft not ahead of base on fact_recall; "):
+        enforce_checks(real_checks(deltas), "real")
+
+
+def test_real_demo_plan_keeps_the_gold_judge_out_of_training():
+    plan = {stage.name: stage for stage in stages("real", ".")}
+    assert list(plan) == [
+        "SmolLM2 model",
+        "data preparation",
+        "preference split",
+        "SFT",
+        "annotation candidates",
+        "app export",
+        "proxy reward model",
+        "gold reward model",
+        "DPO",
+        "PPO",
+        "GRPO",
+        "comparison",
+    ]
+
+    def command(name):
+        stage = plan[name]
+        return " ".join(stage.command() if callable(stage.command) else stage.command)
+
+    assert "--train_data ./artifacts/data/preferences/proxy.jsonl" in command("proxy reward model")
+    assert "--train_data ./artifacts/data/preferences/gold.jsonl" in command("gold reward model")
+    assert "--train_data ./artifacts/data/preferences/proxy.jsonl" in command("DPO")
+    for name in ("PPO", "GRPO"):
+        trained = command(name)
+        assert "--reward_model ./artifacts/reward/smollm2-proxy" in trained
+        assert "--gold_reward_model ./artifacts/reward/smollm2-gold" in trained
+        assert "smollm2-gold" not in trained.split("--gold_reward_model")[0]
+    assert "configs/eval/smollm2.yaml" in command("comparison")
+    for config in ("configs/sft/smollm2_lora.yaml", "configs/reward/smollm2.yaml", "configs/eval/smollm2.yaml"):
+        assert (REPO_ROOT / config).is_file()
+    eval_config = yaml.safe_load((REPO_ROOT / "configs/eval/smollm2.yaml").read_text())
+    assert eval_config["reward_models"] == {
+        "proxy": "artifacts/reward/smollm2-proxy",
+        "gold": "artifacts/reward/smollm2-gold",
+    }
+    assert eval_config["independent_judges"] == ["gold"]
 
 
 @pytest.mark.slow
