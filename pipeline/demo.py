@@ -56,6 +56,18 @@ SCALES = {
         "eval": ["--max_mcq", "200"],
         "enforce_checks": True,
     },
+    # Every real-model stage for a few steps, small evaluation limits: does the real tier run end to end here?
+    "real-smoke": {
+        "tier": "smollm2",
+        "sft": 6,
+        "reward": 4,
+        "dpo": 3,
+        "ppo": 1,
+        "grpo": 1,
+        "candidates": 2,
+        "eval": ["--max_mcq", "20", "--max_open_qa", "8", "--max_perplexity", "8", "--max_new_tokens", "96"],
+        "enforce_checks": False,
+    },
 }
 ALIGNED = ("dpo", "ppo", "grpo")
 

@@ -22,7 +22,12 @@ from tqdm import tqdm
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+# STAGE_THREADS=1 on a machine other jobs share: OpenMP threads that outnumber the free cores wait on each other
+# at every parallel region, and a 2-thread stage beside another busy job ran ~10× slower here than a 1-thread one.
+STAGE_THREADS = os.environ.get("STAGE_THREADS")
 ACCELERATE = [str(BIN / "accelerate"), "launch", "--config_file", "configs/accelerate/cpu.yaml"]
+if STAGE_THREADS:
+    ACCELERATE += ["--num_cpu_threads_per_process", STAGE_THREADS]
 
 
 @dataclass
@@ -52,6 +57,7 @@ def run_stages(plan: list[Stage], log_dir: Path, title: str = "demo") -> list[di
         "HF_HUB_DISABLE_TELEMETRY": "1",
         "GRADIO_ANALYTICS_ENABLED": "False",
         "TOKENIZERS_PARALLELISM": "false",
+        **({"OMP_NUM_THREADS": STAGE_THREADS} if STAGE_THREADS else {}),
     }
     summary = []
     bar = tqdm(plan, desc=title, unit="stage")
