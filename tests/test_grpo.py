@@ -10,7 +10,7 @@ from trl import GRPOConfig, ModelConfig, TrlParser
 
 from rlhf.grpo import GRPOScriptArguments, TextReward, build_reward_funcs
 from shared.data import write_jsonl
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, prompt_stage_args
 from tests.test_ppo import PROMPTS, TARGET_WORD, mean
 
 
@@ -55,17 +55,8 @@ def test_reward_functions_read_conversational_prompts_and_completions():
 
 def grpo_args(model_dir, out, runs, prompts, **overrides) -> list[str]:
     """The tiny recipe for a test run: no system prompt, TRL's log every step, no progress bar."""
-    values = {
-        "model_name_or_path": model_dir,
-        "output_dir": out,
-        "runs_dir": runs,
-        "run_name": "test",
-        "prompt_data": prompts,
-        "system_prompt": "none",
-        "logging_steps": 1,
-        "disable_tqdm": "true",
-    } | overrides
-    return ["--config", "configs/rlhf/grpo_tiny.yaml", *[x for k, v in values.items() for x in (f"--{k}", str(v))]]
+    values = {"logging_steps": 1, "disable_tqdm": "true"} | overrides
+    return prompt_stage_args("configs/rlhf/grpo_tiny.yaml", model_dir, out, runs, prompts, **values)
 
 
 @pytest.mark.slow
