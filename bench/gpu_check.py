@@ -52,6 +52,7 @@ for _name, _value in {
     os.environ.setdefault(_name, _value)
 
 STAGES = ("sft_lora", "sft_qlora", "reward", "dpo", "ppo")
+# The Llama-3-8B shape, for every bench script that makes one with random weights (sft_throughput.py too).
 LLAMA3_8B = dict(
     vocab_size=128_256,
     hidden_size=4096,
@@ -419,13 +420,19 @@ def stage_ppo(run) -> dict:
     reward_model = build_model(run.shape, tokenizer, run.device, run.dtype, classifier=True).eval()
     reward_model.requires_grad_(False)
 
-    @torch.no_grad()
-    def reward_fn(prompts: list[str], texts: list[str]) -> list[float]:
-        """The frozen reward model on prompt + answer, as CombinedReward scores decoded text."""
-        batch = tokenizer([f"{p} {t}" for p, t in zip(prompts, texts)], return_tensors="pt", padding=True)
-        with torch.autocast(run.device, dtype=torch.bfloat16, enabled=cuda):
-            scores = reward_model(**batch.to(run.device)).logits[:, 0]
-        return scores.float().cpu().tolist()
+    class FrozenRewardModel:
+        """The reward PPOTrainer takes (CombinedReward's `terms`/`combine`), with one term: the frozen reward model
+        on prompt + decoded answer."""
+
+        @torch.no_grad()
+        def terms(self, prompts: list[str], texts: list[str], completion_ids=None) -> dict[str, list[float]]:
+            batch = tokenizer([f"{p} {t}" for p, t in zip(prompts, texts)], return_tensors="pt", padding=True)
+            with torch.autocast(run.device, dtype=torch.bfloat16, enabled=cuda):
+                scores = reward_model(**batch.to(run.device)).logits[:, 0]
+            return {"reward_model": scores.float().cpu().tolist()}
+
+        def combine(self, terms: dict[str, list[float]], count: int) -> list[float]:
+            return terms["reward_model"][:count]
 
     micro = 2
     args = PPOArguments(
@@ -459,7 +466,7 @@ def stage_ppo(run) -> dict:
         policy=policy,
         ref_policy=None,  # LoRA: the reference is the adapter-disabled policy
         value_model=TokenValueModel(critic),
-        reward_fn=reward_fn,
+        reward_fn=FrozenRewardModel(),
         tokenizer=tokenizer,
         prompts=[run.words(prompt_words) for _ in range(4 * sizes.ppo_rollout)],
         eval_prompts=[],
@@ -495,9 +502,8 @@ def stage_ppo(run) -> dict:
         "value_losses": [entry["loss/value"] for entry in measured],
         "rollout_batch": sizes.ppo_rollout,
         "max_new_tokens": sizes.ppo_new_tokens,
-        "trainable_parameters": sum(
-            p.numel() for m in (trainer.policy, trainer.value_model) for p in m.parameters() if p.requires_grad
-        ),
+        # policy and value model (PolicyAndValue)
+        "trainable_parameters": sum(p.numel() for p in trainer.unwrapped.parameters() if p.requires_grad),
         "tokens_counted": "prompt + generated tokens of the rollout batch per PPO step (rollout, scoring, update)",
     }
 

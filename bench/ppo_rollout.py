@@ -23,34 +23,14 @@ sys.path.insert(0, str(REPO_ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-FALLBACK_PROMPTS = [
-    "Buğday ne zaman ekilir?",
-    "Domateste yaprak kıvrılması neden olur?",
-    "Mısır için dekara ne kadar gübre verilir?",
-    "Fındıkta külleme ile nasıl mücadele edilir?",
-    "Süt ineğine günde ne kadar yem verilir?",
-    "Zeytin hasadı ne zaman yapılır?",
-    "Damla sulama nasıl kurulur?",
-    "Toprak analizi neden önemlidir?",
-    "Arpa ekiminde tohum miktarı nedir?",
-    "Biberde çiçek dökümü neden olur?",
-    "Elma ağacı nasıl budanır?",
-    "Pamukta yaprak biti ile nasıl mücadele edilir?",
-    "Ayçiçeği hangi toprakları sever?",
-    "Çilek fidesi ne zaman dikilir?",
-    "Seralarda nem nasıl kontrol edilir?",
-    "Üzüm bağında mildiyö nasıl önlenir?",
-]
+PROMPT_FILE = REPO_ROOT / "data/prompts/annotation.jsonl"  # tracked: the app's annotation prompts
 
 
 def load_prompts(count: int) -> list[str]:
-    path = REPO_ROOT / "data/prompts/annotation.jsonl"
-    prompts = []
-    if path.is_file():
-        from shared.data import load_prompts as read
+    """`count` prompts from PROMPT_FILE, cycled if it holds fewer."""
+    from shared.data import load_prompts as read
 
-        prompts = read([str(path)])
-    prompts = prompts or FALLBACK_PROMPTS
+    prompts = read([str(PROMPT_FILE)])
     return [prompts[i % len(prompts)] for i in range(count)]
 
 

@@ -172,19 +172,11 @@ def cpu_benchmark(args) -> dict:
 def gpu_benchmark(args) -> dict:
     """Llama-3-8B shape with random weights (no download): LoRA (bf16 base) and QLoRA (4-bit base)."""
     import torch
+    from gpu_check import LLAMA3_8B  # bench/ is on sys.path: this file runs as a script from there
     from peft import LoraConfig, get_peft_model
     from transformers import BitsAndBytesConfig, LlamaConfig, LlamaForCausalLM
 
-    config = LlamaConfig(
-        vocab_size=128_256,
-        hidden_size=4096,
-        intermediate_size=14_336,
-        num_hidden_layers=32,
-        num_attention_heads=32,
-        num_key_value_heads=8,
-        max_position_embeddings=8192,
-        rope_theta=500_000.0,
-    )
+    config = LlamaConfig(**LLAMA3_8B)
     results = {}
     for name in ("lora", "qlora"):
         torch.cuda.empty_cache()

@@ -39,6 +39,24 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     return build_tiny_model(tmp_path_factory.mktemp("models") / "tiny-llama", size="tiny", seed=0)
 
 
+def prompt_stage_args(config: str, model_dir, out, runs, prompts, **overrides) -> list[str]:
+    """Arguments of an online-RL test run (rlhf/ppo.py, rlhf/grpo.py): the recipe `config` on `model_dir`, output and
+    TensorBoard dirs, run name "test", the prompt file, no system prompt, then `overrides` (a list value gives one
+    flag with several values)."""
+    values = {
+        "model_name_or_path": model_dir,
+        "output_dir": out,
+        "runs_dir": runs,
+        "run_name": "test",
+        "prompt_data": prompts,
+        "system_prompt": "none",
+    } | overrides
+    args = ["--config", config]
+    for key, value in values.items():
+        args += [f"--{key}", *(map(str, value) if isinstance(value, list) else [str(value)])]
+    return args
+
+
 def free_port() -> int:
     import socket
 

@@ -6,11 +6,10 @@ import json
 import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
-from trl import DPOConfig, ModelConfig
+from trl import DPOConfig, DPOTrainer, ModelConfig
 
-from rlhf.dpo import build_trainer
-from shared.data import Rejects, kto_rows
-from shared.stage import PreferenceScriptArguments
+from shared.data import Rejects, dpo_rows, kto_rows
+from shared.stage import PreferenceScriptArguments, build_preference_trainer
 
 TRAIN = "data/preferences/train.jsonl"
 
@@ -79,7 +78,7 @@ def test_lora_dpo_uses_the_adapter_disabled_policy_as_reference(tiny_model_dir, 
     model = ModelConfig(
         model_name_or_path=str(tiny_model_dir), use_peft=True, lora_r=4, lora_target_modules=["q_proj"]
     )  # one module: the regex pitfall
-    trainer = build_trainer(script, training, model, Rejects())
+    trainer = build_preference_trainer(DPOTrainer, dpo_rows, script, training, model, Rejects())
     assert trainer.ref_model is None  # no second model in memory
     assert sum(p.numel() for p in trainer.model.parameters() if p.requires_grad) < 10_000
 

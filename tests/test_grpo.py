@@ -9,7 +9,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from trl import GRPOConfig, ModelConfig, TrlParser
 
 from rlhf.grpo import GRPOScriptArguments, TextReward, build_reward_funcs
-from tests.conftest import REPO_ROOT
+from shared.data import write_jsonl
+from tests.conftest import REPO_ROOT, prompt_stage_args
 from tests.test_ppo import PROMPTS, TARGET_WORD, mean
 
 
@@ -52,20 +53,19 @@ def test_reward_functions_read_conversational_prompts_and_completions():
     assert weights == [0.5] and funcs[0](prompts=["s"] * 3, completions=["x"] * 3, completion_ids=ids) == [0, -0.5, -1]
 
 
+def grpo_args(model_dir, out, runs, prompts, **overrides) -> list[str]:
+    """The tiny recipe for a test run: no system prompt, TRL's log every step, no progress bar."""
+    values = {"logging_steps": 1, "disable_tqdm": "true"} | overrides
+    return prompt_stage_args("configs/rlhf/grpo_tiny.yaml", model_dir, out, runs, prompts, **values)
+
+
 @pytest.mark.slow
 @pytest.mark.learning
 def test_grpo_raises_a_rule_reward_on_the_tiny_model(tiny_model_dir, tmp_path, run_stage):
-    prompts = tmp_path / "prompts.jsonl"
-    prompts.write_text("".join(json.dumps({"prompt": p}, ensure_ascii=False) + "\n" for p in PROMPTS), encoding="utf-8")
+    prompts = write_jsonl(tmp_path / "prompts.jsonl", ({"prompt": p} for p in PROMPTS))
     out, runs = tmp_path / "grpo", tmp_path / "runs"
     # temperature 1 and one update per batch, unlike the recipe: the random model must explore widely to find the word
     overrides = {
-        "model_name_or_path": tiny_model_dir,
-        "output_dir": out,
-        "runs_dir": runs,
-        "run_name": "test",
-        "prompt_data": prompts,
-        "system_prompt": "none",
         "reward_model": "none",
         "reward_terms": f"target_word:{TARGET_WORD}=1.0",
         "max_steps": 24,
@@ -75,16 +75,9 @@ def test_grpo_raises_a_rule_reward_on_the_tiny_model(tiny_model_dir, tmp_path, r
         "generation_batch_size": 32,
         "learning_rate": 5e-3,
         "num_iterations": 1,
-        "logging_steps": 1,
-        "disable_tqdm": "true",
         "temperature": 1.0,
     }
-    run_stage(
-        "rlhf/grpo.py",
-        "--config",
-        "configs/rlhf/grpo_tiny.yaml",
-        *[x for k, v in overrides.items() for x in (f"--{k}", str(v))],
-    )
+    run_stage("rlhf/grpo.py", *grpo_args(tiny_model_dir, out, runs, prompts, **overrides))
     history = json.loads((out / "log_history.json").read_text())
     rewards = [entry["reward"] for entry in history if "reward" in entry]
     assert len(rewards) == 24

@@ -8,7 +8,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from trl import SFTConfig, SFTTrainer
 
-from shared.data import DataError
+from shared.data import DataError, write_jsonl
 from shared.eval.judge_callback import (
     JudgeCurve,
     JudgeCurveArguments,
@@ -18,6 +18,7 @@ from shared.eval.judge_callback import (
 )
 from shared.generation import DecodingSettings, generate_answers
 from tests.conftest import REPO_ROOT
+from tests.test_grpo import grpo_args
 
 PROMPTS = ["Buğday ne zaman ekilir?", "Domates nasıl sulanır?", "Elmada karaleke nasıl önlenir?"]
 
@@ -99,16 +100,9 @@ def test_callbacks_from_script_arguments(tiny_model_dir, tmp_path):
 
 @pytest.mark.slow
 def test_grpo_logs_the_curves_when_a_gold_judge_is_given(tiny_model_dir, tmp_path, run_stage):
-    prompts = tmp_path / "prompts.jsonl"
-    prompts.write_text("".join(json.dumps({"prompt": p}, ensure_ascii=False) + "\n" for p in PROMPTS), encoding="utf-8")
+    prompts = write_jsonl(tmp_path / "prompts.jsonl", ({"prompt": p} for p in PROMPTS))
     out, runs = tmp_path / "grpo", tmp_path / "runs"
     overrides = {
-        "model_name_or_path": tiny_model_dir,
-        "output_dir": out,
-        "runs_dir": runs,
-        "run_name": "test",
-        "prompt_data": prompts,
-        "system_prompt": "none",
         "reward_model": tiny_model_dir,  # the proxy the curve scores with (a causal LM gets a new score head)
         "reward_terms": "target_word:buğday=1.0",
         "gold_reward_model": tiny_model_dir,
@@ -120,15 +114,8 @@ def test_grpo_logs_the_curves_when_a_gold_judge_is_given(tiny_model_dir, tmp_pat
         "num_generations": 4,
         "per_device_train_batch_size": 8,
         "generation_batch_size": 8,
-        "logging_steps": 1,
-        "disable_tqdm": "true",
     }
-    run_stage(
-        "rlhf/grpo.py",
-        "--config",
-        "configs/rlhf/grpo_tiny.yaml",
-        *[x for k, v in overrides.items() for x in (f"--{k}", str(v))],
-    )
+    run_stage("rlhf/grpo.py", *grpo_args(tiny_model_dir, out, runs, prompts, **overrides))
     records = [json.loads(line) for line in (out / "judge_scores.jsonl").read_text(encoding="utf-8").splitlines()]
     assert [r["step"] for r in records] == [0, 2, 4] and all(r["prompts"] == 3 for r in records)
     events = EventAccumulator(str(runs / "grpo" / "test")).Reload()

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO_ROOT, free_port
-from tests.test_sft import sft_args
+from tests.test_sft import SHORT_DDP_RUN, sft_args
 
 MULTI_NODE_CONFIGS = ["configs/accelerate/multi_node.yaml", "configs/accelerate/deepspeed_zero3_multi_node.yaml"]
 
@@ -74,15 +74,7 @@ def launch_machine(machine_rank: int, port: int, script_args: list[str]) -> subp
 @pytest.mark.slow
 def test_two_machines_on_one_host_train_in_one_process_group(tiny_model_dir, tmp_path):
     out = tmp_path / "two_machines"
-    script_args = sft_args(
-        tiny_model_dir,
-        out,
-        tmp_path / "runs",
-        max_steps=6,
-        eval_strategy="no",
-        save_strategy="no",
-        per_device_train_batch_size=2,
-    )
+    script_args = sft_args(tiny_model_dir, out, tmp_path / "runs", **SHORT_DDP_RUN)
     port = free_port()
     machines = [launch_machine(rank, port, script_args) for rank in (0, 1)]
     logs = []

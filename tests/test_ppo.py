@@ -18,7 +18,7 @@ from rlhf.ppo import PPOScriptArguments
 from rlhf.ppo_trainer import PPOArguments, launch_refusal
 from rlhf.rewards import CombinedReward, EnsembleScorer, parse_reward_terms, reward_model_paths
 from shared.data import load_prompts
-from tests.conftest import REPO_ROOT, free_port
+from tests.conftest import REPO_ROOT, free_port, prompt_stage_args
 
 PROMPTS = [
     "Buğday ne zaman ekilir?",
@@ -78,13 +78,7 @@ def prompt_file(tmp_path_factory):
 def ppo_args(model_dir, out, runs, prompts, **overrides):
     """The tiny recipe, shrunk for a test: 16-token answers, no system prompt, value model from the policy."""
     values = {
-        "model_name_or_path": model_dir,
-        "output_dir": out,
-        "runs_dir": runs,
-        "run_name": "test",
-        "prompt_data": prompts,
         "num_eval_prompts": 8,
-        "system_prompt": "none",
         "reward_model": "none",
         "reward_terms": f"target_word:{TARGET_WORD}=1.0",
         "max_new_tokens": 16,
@@ -101,10 +95,7 @@ def ppo_args(model_dir, out, runs, prompts, **overrides):
         "sample_steps": 5,
         "save_steps": 0,
     } | overrides
-    args = ["--config", "configs/rlhf/ppo_tiny.yaml"]
-    for key, value in values.items():
-        args += [f"--{key}", *(map(str, value) if isinstance(value, list) else [str(value)])]
-    return args
+    return prompt_stage_args("configs/rlhf/ppo_tiny.yaml", model_dir, out, runs, prompts, **values)
 
 
 def read_metrics(out):

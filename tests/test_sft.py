@@ -43,6 +43,10 @@ def sft_args(model_dir, output_dir, runs_dir, **overrides):
     return ["--config", "configs/sft/tiny.yaml", *[x for k, v in values.items() for x in (f"--{k}", str(v))]]
 
 
+# A short data-parallel run (2 processes or 2 machines): 6 steps of 2 rows per rank, no eval, no checkpoint.
+SHORT_DDP_RUN = {"max_steps": 6, "eval_strategy": "no", "save_strategy": "no", "per_device_train_batch_size": 2}
+
+
 def losses(output_dir):
     checkpoints = sorted(output_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
     history = json.loads((checkpoints[-1] / "trainer_state.json").read_text())["log_history"]
@@ -179,15 +183,7 @@ def test_two_process_ddp_on_cpu_trains_on_both_ranks(tiny_model_dir, tmp_path, r
     out = tmp_path / "ddp"
     run_stage(
         "sft/train.py",
-        *sft_args(
-            tiny_model_dir,
-            out,
-            tmp_path / "runs",
-            max_steps=6,
-            eval_strategy="no",
-            save_strategy="no",
-            per_device_train_batch_size=2,
-        ),
+        *sft_args(tiny_model_dir, out, tmp_path / "runs", **SHORT_DDP_RUN),
         processes=2,
     )
     reports = [json.loads((out / "ranks" / f"rank{r}.json").read_text()) for r in (0, 1)]
