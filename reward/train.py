@@ -19,7 +19,14 @@ from trl import ModelConfig, RewardConfig, RewardTrainer
 from shared.checkpoints import resolve_resume
 from shared.config import run_script
 from shared.data import Rejects, is_critical_safety, preference_rows, require_usable_rows
-from shared.modeling import model_init_kwargs, peft_config, resolve_precision, save_trained, tensorboard_dir
+from shared.modeling import (
+    model_init_kwargs,
+    peft_config,
+    resolve_precision,
+    save_trained,
+    tensorboard_dir,
+    upcast_on_cpu,
+)
 from shared.preference_metrics import check_reload, preference_metrics
 from shared.reward_model import RewardScorer, reward_conversation
 from shared.stage import StageArguments, finish_stage
@@ -113,7 +120,8 @@ def main(script_args: RewardScriptArguments, training_args: RewardConfig, model_
     prompts = [r["prompt"] for r in eval_rows]
     responses = [r["chosen"] for r in eval_rows] + [r["rejected"] for r in eval_rows]
     # keep_fp32_wrapper=False: otherwise forward still runs under the bf16 autocast of mixed-precision training.
-    model = trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)
+    # Upcast first (CPU, bf16 base): the merge is done in float32, and the check below compares like with like.
+    model = upcast_on_cpu(trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False))
     in_memory = RewardScorer.from_model(model, tokenizer, training_args.max_length).score(prompts * 2, responses)
 
     # Save a self-contained model

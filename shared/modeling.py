@@ -133,9 +133,20 @@ def is_adapter_dir(path: str | Path) -> bool:
     return (Path(path) / "adapter_config.json").is_file()
 
 
+def upcast_on_cpu(model):
+    """A CPU model with bf16/fp16 weights, in float32 (in place). The CPU recipes keep frozen base weights in bf16
+    only for speed; a LoRA update is far smaller than bf16's step at the weights' scale, so merging into bf16
+    weights rounds most of it away (a reward model trained so scored 0.19 apart after its merge). On a GPU the
+    weights keep their dtype: the usual bf16 merge of a Llama-3-8B adapter."""
+    params = list(model.parameters())
+    if params and params[0].device.type == "cpu" and any(p.dtype in (torch.bfloat16, torch.float16) for p in params):
+        model.float()
+    return model
+
+
 def save_merged(model, tokenizer, output_dir: str | Path) -> Path:
     """Merge a LoRA adapter into its base weights and save a plain Transformers model."""
-    merged = model.merge_and_unload()
+    merged = upcast_on_cpu(model).merge_and_unload()
     merged.save_pretrained(output_dir)
     tokenizer.save_pretrained(output_dir)
     return Path(output_dir)
