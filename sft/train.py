@@ -22,12 +22,13 @@ from shared.data import Rejects, load_sources, parse_sources, split_rows
 from shared.generation import DEFAULT_SYSTEM_PROMPT, with_system_prompt
 from shared.model_card import write_model_card
 from shared.modeling import model_init_kwargs, peft_config, resolve_precision, save_trained, tensorboard_dir
+from shared.speed import SpeedArguments, apply_speedups
 from shared.tensorboard import RankReportCallback, SampleAnswersCallback, log_scalars
 from shared.tracking import ComputeTracker
 
 
 @dataclass
-class SFTScriptArguments:
+class SFTScriptArguments(SpeedArguments):
     train_data: list[str] = field(
         default_factory=lambda: ["data/sft/train.jsonl"],
         metadata={"help": "files or Hub ids, optionally `path=weight` for a mixture"},
@@ -89,6 +90,8 @@ def main(script_args: SFTScriptArguments, training_args: SFTConfig, model_args: 
             RankReportCallback(training_args.output_dir),
         ],
     )
+
+    apply_speedups(trainer, script_args)
 
     # Train
     resume = resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)
