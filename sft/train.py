@@ -21,13 +21,14 @@ from shared.config import run_script
 from shared.data import Rejects, load_sources, parse_sources, require_usable_rows, split_rows
 from shared.generation import DEFAULT_SYSTEM_PROMPT, with_system_prompt
 from shared.modeling import model_init_kwargs, peft_config, resolve_precision, save_trained, tensorboard_dir
+from shared.speed import SpeedArguments, apply_speedups
 from shared.stage import StageArguments, finish_stage
 from shared.tensorboard import RankReportCallback, SampleAnswersCallback
 from shared.tracking import ComputeTracker
 
 
 @dataclass
-class SFTScriptArguments(StageArguments):
+class SFTScriptArguments(StageArguments, SpeedArguments):
     train_data: list[str] = field(
         default_factory=lambda: ["data/sft/train.jsonl"],
         metadata={"help": "files or Hub ids, optionally `path=weight` for a mixture"},
@@ -91,6 +92,8 @@ def main(script_args: SFTScriptArguments, training_args: SFTConfig, model_args: 
             RankReportCallback(training_args.output_dir),
         ],
     )
+
+    apply_speedups(trainer, script_args)
 
     # Train
     resume = resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)

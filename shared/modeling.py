@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from pathlib import Path
 
 import torch
 from trl import ModelConfig, get_peft_config, get_quantization_config
+
+logger = logging.getLogger(__name__)
 
 # Local models this repository builds, and the command that builds each (a new user's first missing path).
 MODEL_BUILDERS = {"artifacts/tiny-llama": "make tiny-model", "artifacts/smollm2-135m": "make smollm2"}
@@ -102,11 +105,16 @@ def check_quantization(model_args: ModelConfig) -> None:
 def model_init_kwargs(model_args: ModelConfig, training_args) -> dict:
     """Keyword arguments for `from_pretrained`, as TRL's own scripts build them."""
     check_quantization(model_args)
+    dtype = model_args.dtype
+    if dtype == "bfloat16" and not torch.cuda.is_available() and not cpu_supports_bf16():
+        # Without bf16 instructions every bf16 matmul is emulated, several times slower than fp32.
+        logger.warning("this CPU has no bf16 support: loading the model in float32 instead of bfloat16")
+        dtype = "float32"
     kwargs = dict(
         revision=model_args.model_revision,
         trust_remote_code=getattr(training_args, "trust_remote_code", False),
         attn_implementation=model_args.attn_implementation,
-        dtype=model_args.dtype,
+        dtype=dtype,
     )
     quantization = get_quantization_config(model_args)
     if quantization is not None:
