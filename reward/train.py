@@ -47,6 +47,9 @@ class RewardScriptArguments(StageArguments):
     safety_weight: int = field(default=1, metadata={"help": "repeat critical-safety pairs this many times"})
     max_train_samples: int | None = None
     merge_adapter: bool = field(default=True, metadata={"help": "LoRA: save adapter + score head merged (plain model)"})
+    reload_check_pairs: int = field(
+        default=16, metadata={"help": "held-out pairs scored before saving and after reloading (must match)"}
+    )
 
 
 def preference_dataset(
@@ -116,13 +119,20 @@ def main(script_args: RewardScriptArguments, training_args: RewardConfig, model_
             resume_from_checkpoint=resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)
         )
 
-    # Held-out scores from the in-memory model, before saving (merging changes the module in place)
+    # Scores of a few held-out pairs from the in-memory model, before saving (merging changes the module in place):
+    # the reloaded model must give the same. A few pairs catch a lost adapter or score head; scoring every pair twice
+    # cost more than training a real-model reward model on CPU.
     prompts = [r["prompt"] for r in eval_rows]
     responses = [r["chosen"] for r in eval_rows] + [r["rejected"] for r in eval_rows]
+    check_rows = eval_rows[: script_args.reload_check_pairs]
+    check_prompts = [r["prompt"] for r in check_rows]
+    check_responses = [r["chosen"] for r in check_rows] + [r["rejected"] for r in check_rows]
     # keep_fp32_wrapper=False: otherwise forward still runs under the bf16 autocast of mixed-precision training.
     # Upcast first (CPU, bf16 base): the merge is done in float32, and the check below compares like with like.
     model = upcast_on_cpu(trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False))
-    in_memory = RewardScorer.from_model(model, tokenizer, training_args.max_length).score(prompts * 2, responses)
+    in_memory = RewardScorer.from_model(model, tokenizer, training_args.max_length).score(
+        check_prompts * 2, check_responses
+    )
 
     # Save a self-contained model
     output_dir = training_args.output_dir
@@ -134,7 +144,8 @@ def main(script_args: RewardScriptArguments, training_args: RewardConfig, model_
     if trainer.accelerator.is_main_process:
         tokenizer.save_pretrained(output_dir)
         reloaded = RewardScorer(output_dir, max_length=training_args.max_length).score(prompts * 2, responses)
-        check_reload(in_memory, reloaded, output_dir)
+        n = len(prompts)
+        check_reload(in_memory, reloaded[: len(check_rows)] + reloaded[n : n + len(check_rows)], output_dir)
         chosen, rejected = reloaded[: len(prompts)], reloaded[len(prompts) :]
         groups = {"defect": [r.get("defect") for r in eval_rows], "category": [r.get("category") for r in eval_rows]}
         metrics |= preference_metrics(chosen, rejected, groups)
