@@ -71,7 +71,8 @@ data: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m pipeline.demo $(if $(DEMO_SCALE),--scale $(DEMO_SCALE),)
 
-# The same loop on the real pretrained model, SmolLM2-135M-Instruct (about an hour on 2 cores; docs/benchmarks.md).
+# The same loop on the real pretrained model, SmolLM2-135M-Instruct: sized for an hour on a fast 2-core CPU, several
+# hours on a slow one (docs/benchmarks.md). `python -m pipeline.demo --scale real-smoke` checks every stage quickly.
 demo-real: $(STAMP)
 	$(PY) -m pipeline.demo --scale real
 

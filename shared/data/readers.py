@@ -151,7 +151,14 @@ def _read_json(path: Path, **_) -> Iterator[Row]:
 
 def detect_delimiter(header: str) -> str:
     """The delimiter (of `CSV_DELIMITERS`) that splits the header line into the most columns; `,` on a tie."""
-    counts = {d: len(next(csv.reader([header], delimiter=d), [])) for d in CSV_DELIMITERS}
+
+    def columns(delimiter: str) -> int:
+        try:
+            return len(next(csv.reader([header], delimiter=delimiter), []))
+        except csv.Error:  # e.g. a stray carriage return: the full read below names the file and line
+            return 0
+
+    counts = {d: columns(d) for d in CSV_DELIMITERS}
     return max(CSV_DELIMITERS, key=lambda d: (counts[d], d == ","))
 
 
