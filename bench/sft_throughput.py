@@ -95,6 +95,10 @@ REAL_VARIANTS |= ladder(LORA_RECIPE, LEVERS) | {
     # the same tokens per step in shorter rows: attention costs less, but no example sees more than 256 tokens
     "smollm2_lora_8x256": Variant(LORA_RECIPE, {"per_device_train_batch_size": "8", "max_length": "256"}),
     "smollm2_full": Variant("configs/sft/smollm2_full.yaml"),
+    # adapters on the top half / third of the 30 layers only: no backward below them (fewer FLOPs per token, but a
+    # higher validation loss after the same steps: docs/benchmarks.md; not in the recipe)
+    "smollm2_lora_top15": Variant(LORA_RECIPE, {"lora_top_layers": "15"}),
+    "smollm2_lora_top10": Variant(LORA_RECIPE, {"lora_top_layers": "10"}),
 }
 BASELINE = {"tiny": "stock_trl_defaults", "real": "baseline_lora_autocast"}
 
@@ -206,7 +210,7 @@ def run_variant(variant: Variant, model: str, data: str, steps: int, warmup: int
             args=training_args,
             train_dataset=Dataset.from_list(rows),
             processing_class=AutoTokenizer.from_pretrained(model),
-            peft_config=None if stock else peft_config(model_args),
+            peft_config=None if stock else peft_config(model_args, top_layers=script_args.lora_top_layers),
             callbacks=[Timer()],
         )
         if not stock:

@@ -86,7 +86,7 @@ def main(script_args: SFTScriptArguments, training_args: SFTConfig, model_args: 
         train_dataset=train_dataset,
         eval_dataset=eval_dataset if len(eval_dataset) else None,
         processing_class=tokenizer,
-        peft_config=peft_config(model_args),
+        peft_config=peft_config(model_args, top_layers=script_args.lora_top_layers),
         callbacks=[
             SampleAnswersCallback(tokenizer, script_args.sample_prompts, run_dir, script_args.system_prompt),
             RankReportCallback(training_args.output_dir),

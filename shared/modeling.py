@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import torch
+from transformers import AutoConfig
 from trl import ModelConfig, get_peft_config, get_quantization_config
 
 logger = logging.getLogger(__name__)
@@ -125,7 +126,10 @@ def model_init_kwargs(model_args: ModelConfig, training_args) -> dict:
     return {k: v for k, v in kwargs.items() if v is not None}
 
 
-def peft_config(model_args: ModelConfig, task_type: str | None = None):
+def peft_config(model_args: ModelConfig, task_type: str | None = None, top_layers: int = 0):
+    """TRL's LoRA config from the recipe's `lora_*` keys; with `top_layers` N > 0 the adapters go on the top N
+    decoder layers only. Below the lowest adapter nothing needs a gradient, so autograd records no backward for
+    those layers: the step costs their forward only (the CPU speed setting, measured in docs/benchmarks.md)."""
     if task_type is not None:
         model_args = dataclasses.replace(model_args, lora_task_type=task_type)
     config = get_peft_config(model_args)
@@ -134,6 +138,12 @@ def peft_config(model_args: ModelConfig, task_type: str | None = None):
     if config is not None and isinstance(config.target_modules, str) and config.target_modules != "all-linear":
         if config.target_modules.isidentifier():
             config.target_modules = {config.target_modules}
+    if config is not None and top_layers > 0:
+        layers = AutoConfig.from_pretrained(model_args.model_name_or_path).num_hidden_layers
+        if top_layers > layers:
+            raise ValueError(f"lora_top_layers: {top_layers} > the model's {layers} decoder layers")
+        config.layers_to_transform = list(range(layers - top_layers, layers))
+        config.layers_pattern = "layers"  # model.layers.<i> in Llama-family models
     return config
 
 

@@ -2,7 +2,8 @@
 
 Each is a recipe key (`SpeedArguments`, mixed into a stage's script arguments) and is off by default: the GPU
 recipes keep TRL's own kernels. `apply_speedups(trainer, args)` applies the ones a recipe turns on, once the
-trainer has built the (PEFT) model and before `train()` creates the optimizer.
+trainer has built the (PEFT) model and before `train()` creates the optimizer; `lora_top_layers` is read earlier,
+by `shared.modeling.peft_config`, since it decides where the adapters go.
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ class SpeedArguments:
     )
     compile_layers: bool = field(
         default=False, metadata={"help": "torch.compile each decoder layer for training steps (not eval/generate)"}
+    )
+    lora_top_layers: int = field(
+        default=0,
+        metadata={"help": "LoRA on the top N decoder layers only (0: every layer); backward stops below them"},
     )
 
 

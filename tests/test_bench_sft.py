@@ -31,6 +31,13 @@ def test_real_recipes_are_read_from_their_yaml_files(bench):
     assert (training.per_device_train_batch_size, training.max_length, training.packing_strategy) == (4, 512, "wrapped")
     assert not training.activation_checkpointing
 
+    assert script.lora_top_layers == 0  # adapters on every layer: the top-layers variants trade loss for speed
+    top = speed_settings(bench.variant_configs(bench.REAL_VARIANTS["smollm2_lora_top15"], "some/model"))
+    assert top["speed_ups"][-1] == 15
+    assert {k: v for k, v in top.items() if k != "speed_ups"} == {
+        k: v for k, v in speed_settings((script, training, model)).items() if k != "speed_ups"
+    }
+
     script, training, model = bench.variant_configs(bench.REAL_VARIANTS["smollm2_full"], "some/model")
     assert not model.use_peft and model.dtype == "float32" and script.compact_lm_head
 
@@ -61,7 +68,12 @@ def speed_settings(configs) -> dict:
         "lora": (model.use_peft, model.lora_r, model.lora_alpha, model.lora_dropout, set(model.lora_target_modules)),
         "batch": (training.per_device_train_batch_size, training.max_length, training.packing_strategy),
         "optimisation": (training.learning_rate, training.bf16, training.activation_checkpointing),
-        "speed_ups": (script.compact_lm_head, script.lora_inputs_in_autocast_dtype, script.compile_layers),
+        "speed_ups": (
+            script.compact_lm_head,
+            script.lora_inputs_in_autocast_dtype,
+            script.compile_layers,
+            script.lora_top_layers,
+        ),
     }
 
 

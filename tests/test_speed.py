@@ -1,5 +1,6 @@
 """shared/speed.py: the opt-in CPU speed-ups change how a step runs, not what it computes."""
 
+import pytest
 import torch
 from datasets import Dataset
 from peft import LoraConfig, get_peft_model
@@ -113,3 +114,26 @@ def test_apply_speedups_changes_the_trainers_model_not_its_losses(tiny_model_dir
     assert lora_layers and not any(module.cast_input_dtype_enabled for module in lora_layers)
     assert len(plain) == len(fast) == 3
     torch.testing.assert_close(fast, plain, rtol=2e-2, atol=0)  # bf16 rounding differs, the learning does not
+
+
+def test_lora_top_layers_adapts_only_the_top_layers_and_records_no_backward_below(tiny_model_dir):
+    from trl import ModelConfig
+
+    from shared.modeling import peft_config
+
+    model_args = ModelConfig(
+        model_name_or_path=str(tiny_model_dir), use_peft=True, lora_r=4, lora_target_modules=["q_proj", "down_proj"]
+    )
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    layers = base.config.num_hidden_layers
+    assert layers >= 2
+    model = get_peft_model(base, peft_config(model_args, top_layers=1))
+    adapted = {name.split(".layers.")[1].split(".")[0] for name, p in model.named_parameters() if p.requires_grad}
+    assert adapted == {str(layers - 1)}
+    hidden = model(input_ids=torch.randint(0, 100, (1, 8)), output_hidden_states=True).hidden_states
+    # hidden_states[i] enters layer i: everything up to the top layer's input carries no autograd graph
+    assert not any(h.requires_grad for h in hidden[:layers])
+    assert hidden[layers].requires_grad
+    with pytest.raises(ValueError, match=f"lora_top_layers: {layers + 1} > the model's {layers} decoder layers"):
+        peft_config(model_args, top_layers=layers + 1)
+    assert peft_config(model_args).layers_to_transform is None  # 0: every layer, TRL's default
