@@ -17,7 +17,7 @@ from collections.abc import Callable
 from annotation_app.config import DEFAULT_DB_PATH
 from pipeline.stages import ACCELERATE, REPO_ROOT, Stage, run_stages, with_app_export
 
-# Per scale: the tier's model, steps per stage and evaluation limits. `full` is the documented demo (<= 15 min on 2
+# Per scale: the tier's model, steps per stage and evaluation limits. `full` is the documented demo (15-20 min on 2
 # cores) and `real` the real-model demo (`make demo-real`, SmolLM2-135M-Instruct, sized for an hour on a fast CPU),
 # whose loop checks must hold; `fast` is the smoke run `make test` uses (the <1M model, a few steps each), whose
 # checks are reported only.
