@@ -129,7 +129,8 @@ def model_init_kwargs(model_args: ModelConfig, training_args) -> dict:
 def peft_config(model_args: ModelConfig, task_type: str | None = None, top_layers: int = 0):
     """TRL's LoRA config from the recipe's `lora_*` keys; with `top_layers` N > 0 the adapters go on the top N
     decoder layers only. Below the lowest adapter nothing needs a gradient, so autograd records no backward for
-    those layers: the step costs their forward only (the CPU speed setting, measured in docs/benchmarks.md)."""
+    those layers: the step costs their forward only (faster, but it learned less per second than every layer in
+    docs/benchmarks.md, so no recipe uses it)."""
     if task_type is not None:
         model_args = dataclasses.replace(model_args, lora_task_type=task_type)
     config = get_peft_config(model_args)

@@ -6,11 +6,12 @@ from datasets import Dataset
 from peft import LoraConfig, get_peft_model
 from torch._dynamo.testing import CompileCounter
 from transformers import AutoModelForCausalLM, AutoTokenizer
-from trl import SFTConfig, SFTTrainer
+from trl import ModelConfig, SFTConfig, SFTTrainer
 
 from shared import lm_head
 from shared.data import load_examples
 from shared.lm_head import CompactLogProbs
+from shared.modeling import peft_config
 from shared.speed import SpeedArguments, apply_speedups, compile_decoder_layers, lora_inputs_in_autocast_dtype
 from tests.conftest import REPO_ROOT
 
@@ -117,10 +118,6 @@ def test_apply_speedups_changes_the_trainers_model_not_its_losses(tiny_model_dir
 
 
 def test_lora_top_layers_adapts_only_the_top_layers_and_records_no_backward_below(tiny_model_dir):
-    from trl import ModelConfig
-
-    from shared.modeling import peft_config
-
     model_args = ModelConfig(
         model_name_or_path=str(tiny_model_dir), use_peft=True, lora_r=4, lora_target_modules=["q_proj", "down_proj"]
     )
